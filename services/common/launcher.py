@@ -1,0 +1,175 @@
+"""`make run`: the whole system on one machine, as separate processes under honcho.
+
+Starts the embedded SecantusDB store (unless MONGO_URI is set), makes sure RabbitMQ is
+up, runs the five services and the court simulator, waits until each is ready, then
+prints the URLs and a ready-made token. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from services.common.config import SERVICE_PORTS
+
+ROOT = Path(__file__).resolve().parents[2]
+STORE_PORT = int(os.environ.get("ONESTOP_STORE_PORT", "27717"))
+STORE_BIN = ROOT / ".venv-store" / "bin" / "secantusd-py"
+SIMULATOR_PORT = int(os.environ.get("COURT_SIMULATOR_PORT", "8010"))
+RABBIT_HELP = (
+    "RabbitMQ is not reachable on {host}:{port}. Install and start it, for example:\n"
+    "  Debian/Ubuntu: sudo apt-get install rabbitmq-server && sudo rabbitmq-server -detached\n"
+    "  macOS:         brew install rabbitmq && brew services start rabbitmq\n"
+    "  Docker:        docker run -d -p 5672:5672 rabbitmq:3-management\n"
+    "or point AMQP_URI at a broker you have."
+)
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(host: str, port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def ensure_rabbitmq(amqp_uri: str) -> bool:
+    parsed = urlparse(amqp_uri)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 5672
+    if port_open(host, port):
+        return True
+    local = host in ("127.0.0.1", "localhost", "::1")
+    server = shutil.which("rabbitmq-server")
+    if local and server:
+        print(f"RabbitMQ is installed but not running; starting it ({server} -detached)")
+        subprocess.run([server, "-detached"], check=False)
+        if wait_for_port(host, port, 90):
+            return True
+    print(RABBIT_HELP.format(host=host, port=port), file=sys.stderr)
+    return False
+
+
+def enable_management_plugin() -> None:
+    """Tests make a vhost each through the management API; enable it where we may."""
+    plugins = shutil.which("rabbitmq-plugins")
+    if plugins and not port_open("127.0.0.1", 15672):
+        subprocess.run([plugins, "enable", "rabbitmq_management"], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", 15672, 30)
+
+
+def launch(args) -> int:
+    from honcho.manager import Manager
+
+    env = dict(os.environ)
+    amqp_uri = env.setdefault("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    if not ensure_rabbitmq(amqp_uri):
+        return 1
+    manager = Manager()
+    if not env.get("MONGO_URI"):
+        if not STORE_BIN.exists():
+            print(f"the embedded store is not installed ({STORE_BIN}); run `make run`",
+                  file=sys.stderr)
+            return 1
+        # ONESTOP_DATA_DIR=:memory: keeps nothing (the end-to-end tests use it).
+        data_root = env.get("ONESTOP_DATA_DIR") or str(ROOT / ".data")
+        if data_root == ":memory:":
+            data_dir = ":memory:"
+        else:
+            data_dir = Path(data_root) / "secantus"
+            data_dir.mkdir(parents=True, exist_ok=True)
+        env["MONGO_URI"] = f"mongodb://127.0.0.1:{STORE_PORT}/?directConnection=true"
+        manager.add_process(
+            "store",
+            f"{STORE_BIN} --host 127.0.0.1 --port {STORE_PORT} --storage-path {data_dir} "
+            "--log-level WARNING",
+            env=env,
+        )
+    python = sys.executable
+    for service in SERVICE_PORTS:
+        manager.add_process(service, f"{python} -m services.common.cli serve {service}",
+                            env=env, cwd=str(ROOT))
+    simulator = ROOT / "services" / "court_bridge" / "simulator.py"
+    if simulator.exists():
+        manager.add_process(
+            "court_sim",
+            f"{python} -m services.court_bridge.simulator --port {SIMULATOR_PORT}",
+            env=env, cwd=str(ROOT),
+        )
+    manager.add_process("ready", f"{python} -m services.common.launcher --announce",
+                        env=env, cwd=str(ROOT))
+    manager.loop()
+    return manager.returncode or 0
+
+
+def announce() -> int:
+    """Wait for every service to be ready, then print where everything is. Stays up so
+    that honcho (which stops all when one process ends) keeps the system running."""
+    import requests
+
+    from services.common.auth import mint_token
+    from services.common.config import load_config
+
+    pending = dict(SERVICE_PORTS)
+    deadline = time.monotonic() + 180
+    while pending and time.monotonic() < deadline:
+        for service, port in list(pending.items()):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    del pending[service]
+            except requests.RequestException:
+                pass
+        time.sleep(1)
+    if pending:
+        print(f"not ready after 180 s: {', '.join(pending)} (see their output above)")
+    config = load_config()
+    token = mint_token(
+        config["ONESTOP_JWT_SECRET"], sub="dev:admin", agency="onestop-dev",
+        roles=["admin"], jurisdictions=["140100", "620100", "620702", "360900"],
+    )
+    lines = ["", "OneStop is running:"]
+    for service, port in SERVICE_PORTS.items():
+        lines.append(f"  {service:<13} http://127.0.0.1:{port}  "
+                     f"(openapi: /api/v1/openapi.json, metrics: /metrics)")
+    lines += [
+        f"  court sim     http://127.0.0.1:{SIMULATOR_PORT}",
+        "",
+        "A development token (admin for Taiyuan, Lanzhou, Zhangye, Yichun; 12 h):",
+        f"  export TOKEN={token}",
+        "Try:",
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" "
+        "http://127.0.0.1:8002/api/v1/directory/categories",
+        "Press Ctrl-C to stop everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    if "--ensure-broker" in sys.argv:
+        if not ensure_rabbitmq(os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")):
+            sys.exit(1)
+        enable_management_plugin()
+        sys.exit(0)
+    if "--announce" in sys.argv:
+        try:
+            sys.exit(announce())
+        except KeyboardInterrupt:
+            sys.exit(0)

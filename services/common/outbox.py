@@ -1,0 +1,152 @@
+"""The outbox relay: publishes committed events with publisher confirms and mandatory routing.
+
+A writer publishes its own events right after commit; a sweeper (a timer in every
+replica) publishes whatever is left — events whose writer died or whose broker was down.
+Each event is claimed with a lease (an atomic find_one_and_update), so replicas never
+publish the same event at the same moment; a crash between publish and mark-sent
+publishes it again, which consumers absorb (they are idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from kombu.exceptions import KombuError
+from nameko.amqp.publish import Publisher as AmqpPublisher
+from nameko.amqp.publish import UndeliverableMessage
+from nameko.constants import PERSISTENT
+from nameko.events import get_event_exchange
+from nameko.extensions import SharedExtension
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import PyMongoError
+
+from services.common import outbox_state
+from services.common.config import setting
+from services.common.contracts import utcnow
+from services.common.metrics import ServiceMetrics
+from services.common.mongo import MongoConnection
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+# Named so the query planner cannot choose a scan of the (large) sent history.
+CLAIM_INDEX = [("status", ASCENDING), ("lease_until", ASCENDING)]
+AGE_INDEX = [("status", ASCENDING), ("created_at", ASCENDING)]
+# Fail fast when the broker is away: the event stays pending and the sweeper retries.
+FAST_FAIL_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+
+
+class OutboxRelay(SharedExtension):
+    connection = MongoConnection()
+    service_metrics = ServiceMetrics()
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.service = self.container.service_name
+        self.amqp_uri = config["AMQP_URI"]
+        self.lease_seconds = float(setting(config, "OUTBOX_LEASE_SECONDS", 15))
+        self.unroutable_grace = float(setting(config, "OUTBOX_UNROUTABLE_GRACE_SECONDS", 300))
+        self.exchange = get_event_exchange(self.service, config)
+
+    def _publisher(self) -> AmqpPublisher:
+        # Built per call from `amqp_uri` so that a changed address takes effect at once;
+        # kombu pools the connections underneath.
+        return AmqpPublisher(
+            self.amqp_uri,
+            use_confirms=True,
+            mandatory=True,
+            delivery_mode=PERSISTENT,
+            serializer="json",
+            retry=True,
+            retry_policy=FAST_FAIL_POLICY,
+            declare=[self.exchange],
+            transport_options={**FAST_FAIL_POLICY, "confirm_publish": True},
+        )
+
+    @property
+    def outbox(self):
+        return self.connection.db.outbox
+
+    def publish_soon(self, event_ids: list[str]) -> None:
+        self.container.spawn_managed_thread(partial(self._publish_fresh, list(event_ids)))
+
+    def _publish_fresh(self, event_ids: list[str]) -> None:
+        try:
+            for event_id in event_ids:
+                doc = self.outbox.find_one({"_id": event_id, "status": outbox_state.PENDING})
+                if doc is not None and not self._publish(doc):
+                    return
+        except PyMongoError as exc:
+            log.warning("outbox: fresh events left to the sweeper (%s)", exc.__class__.__name__)
+
+    def sweep(self) -> int:
+        """Publish pending events whose lease has run out; returns how many were published."""
+        published = 0
+        try:
+            while published < SWEEP_BATCH:
+                now = utcnow()
+                doc = self.outbox.find_one_and_update(
+                    outbox_state.claimable(now),
+                    outbox_state.claim(now, self.lease_seconds),
+                    sort=[("lease_until", ASCENDING)],
+                    return_document=ReturnDocument.AFTER,
+                    hint=CLAIM_INDEX,
+                )
+                if doc is None or not self._publish(doc):
+                    break
+                published += 1
+            self.refresh_backlog()
+        except PyMongoError as exc:
+            log.warning("outbox sweep stopped: database unavailable (%s)", exc.__class__.__name__)
+        return published
+
+    def refresh_backlog(self) -> None:
+        pending = self.outbox.count_documents({"status": outbox_state.PENDING}, hint=AGE_INDEX)
+        oldest = self.outbox.find_one(
+            {"status": outbox_state.PENDING}, {"created_at": 1}, sort=[("created_at", ASCENDING)], hint=AGE_INDEX
+        )
+        age = (utcnow() - oldest["created_at"]).total_seconds() if oldest else 0.0
+        self.service_metrics.outbox_pending.labels(self.service).set(pending)
+        self.service_metrics.outbox_oldest_age.labels(self.service).set(max(age, 0.0))
+
+    def _publish(self, doc: dict) -> bool:
+        """Publish one event; false when the broker cannot be reached (stop for now)."""
+        envelope = doc["envelope"]
+        try:
+            self._publisher().publish(
+                envelope,
+                exchange=self.exchange,
+                routing_key=doc["event_type"],
+                message_id=doc["_id"],
+            )
+        except UndeliverableMessage:
+            now = utcnow()
+            if outbox_state.still_in_grace(doc, now, self.unroutable_grace):
+                self._postpone(doc, "unroutable",
+                               outbox_state.unroutable_backoff(doc, now, self.unroutable_grace))
+            else:
+                self.outbox.update_one({"_id": doc["_id"], "status": outbox_state.PENDING},
+                                       outbox_state.mark_unrouted(now))
+                self.service_metrics.events_unrouted.labels(self.service, doc["event_type"]).inc()
+            return True
+        except (KombuError, OSError, ConnectionError) as exc:
+            self._postpone(doc, f"broker: {exc.__class__.__name__}",
+                           outbox_state.broker_backoff(doc.get("attempts", 0)))
+            return False
+        self.outbox.update_one(
+            {"_id": doc["_id"], "status": outbox_state.PENDING}, outbox_state.mark_sent(utcnow())
+        )
+        self.service_metrics.events_published.labels(self.service, doc["event_type"]).inc()
+        return True
+
+    def _postpone(self, doc: dict, reason: str, seconds: float) -> None:
+        self.service_metrics.outbox_publish_failures.labels(
+            self.service, reason.split(":")[0]
+        ).inc()
+        log.warning("outbox: %s %s not published (%s); retry in %.1fs",
+                    doc["event_type"], doc["_id"], reason, seconds)
+        self.outbox.update_one(
+            {"_id": doc["_id"], "status": outbox_state.PENDING},
+            outbox_state.postpone(utcnow(), reason, seconds),
+        )

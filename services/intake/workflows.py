@@ -1,0 +1,616 @@
+"""Intake's use cases: register a report, keep the case file from events, close it, rate it,
+show it. Entry points (service.py) parse and authorise; the rules live in domain/; this module
+reads and writes through the store, in transactions, and emits."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import partial
+
+from marshmallow import ValidationError as MarshmallowError
+from pymongo.errors import DuplicateKeyError
+
+from services.common.auth import Principal, covers, significant_prefix
+from services.common.case_codes import InvalidCaseCode
+from services.common.case_codes import canonical_case_code as parse_case_code
+from services.common.contracts import iso
+from services.common.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
+from services.common.metrics import ServiceMetrics
+from services.common.pii import PiiCipher, mask_id_number, mask_name, mask_phone
+from services.intake.dependencies import IntakeClock
+from services.intake.domain import parties as party_rules
+from services.intake.domain.casefile import (
+    EVENT_RULES,
+    Facts,
+    closing,
+    event_entry,
+    next_status,
+    rating_refusal,
+    record_facts,
+)
+from services.intake.domain.channels import channel_errors
+from services.intake.domain.classification import Classification
+from services.intake.domain.classification import Facts as RiskFacts
+from services.intake.domain.codes import LOCAL_ZONE, case_code, county_of, local_day
+from services.intake.domain.dedup import Candidate, Decision, Report, decide
+from services.intake.domain.divisions import scope_keys
+from services.intake.domain.views import file_view, progress_view, summary_view
+from services.intake.metrics import IntakeMetrics
+from services.intake.rulebook import Rulebook
+from services.intake.schemas import RpcCaseIntakeSchema
+from services.intake.store import IntakeRepository, channel_key
+
+REGISTRATION_ATTEMPTS = 3
+RPC_REGISTER_ROLES = ("admin", "court", "intake_clerk", "dispatcher", "leader", "department")
+CLOSING_BATCH = 200
+COURT_FIELDS = ("court_id", "batch_id", "referral_deadline")
+INTAKE_ACTOR = {"service": "intake", "id": None}
+
+
+class UnknownCase(LookupError):
+    """An event or call about a case intake does not hold: retried, then dead-lettered."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str            # registered | merged | existing
+    case: dict              # the report's own case document
+    duplicate_of_id: str | None = None
+
+    @property
+    def jurisdiction(self) -> str:
+        return self.case["jurisdiction"]
+
+    def body(self) -> dict:
+        return {
+            "outcome": self.outcome,
+            "case_id": self.case["_id"],
+            "case_code": self.case["case_code"],
+            "status": self.case["status"],
+            "duplicate_of": self.case.get("duplicate_of"),
+            "severity": self.case["severity"],
+            "risk_flags": list(self.case["risk_flags"]),
+        }
+
+
+def bad_case_code(exc: InvalidCaseCode) -> ValidationFailed:
+    return ValidationFailed(str(exc), {"code": [str(exc)]}, code="invalid_case_code")
+
+
+def parse_code(code: str) -> str:
+    try:
+        return parse_case_code(code)
+    except InvalidCaseCode as exc:
+        raise bad_case_code(exc) from exc
+
+
+def case_ref(case: dict) -> dict:
+    return {"case_id": case["_id"], "case_code": case["case_code"], "jurisdiction": case["jurisdiction"],
+            "category": case["category"]}
+
+
+def forbidden_keys(value) -> bool:
+    """True when a payload has a key that could act as a query operator ($…) or hide a NUL."""
+    if isinstance(value, dict):
+        return any(str(key).startswith("$") or "\x00" in str(key) or forbidden_keys(item)
+                   for key, item in value.items())
+    if isinstance(value, list):
+        return any(forbidden_keys(item) for item in value)
+    return False
+
+
+def rejected(error: str, message: str, fields: dict | None = None) -> dict:
+    return {"outcome": "rejected", "case_id": None, "case_code": None, "status": None, "duplicate_of": None,
+            "severity": None, "risk_flags": [], "error": error, "message": message, "fields": fields or {},
+            "duplicate_of_id": None}
+
+
+def local_midnight(day) -> datetime:
+    return datetime.combine(day, time.min, LOCAL_ZONE)
+
+
+class Intake:
+    def __init__(self, store: IntakeRepository, rules: Rulebook, cipher: PiiCipher, clock: IntakeClock,
+                 metrics: ServiceMetrics):
+        self.store = store
+        self.rules = rules
+        self.cipher = cipher
+        self.clock = clock
+        self.metrics = metrics
+
+    # -- registration --------------------------------------------------------------------
+    def register_by_rpc(self, payload: object, actor: object) -> dict:
+        """intake.register_case: the same registration for court_bridge, which may also say which
+        court, batch and deadline. Bad input is answered `rejected`, never raised."""
+        if not isinstance(payload, dict) or not isinstance(actor, dict):
+            return rejected("validation_failed", "payload and actor must be objects")
+        principal = Principal(sub=str(actor.get("sub") or "unknown"), agency=str(actor.get("agency") or ""),
+                              roles=frozenset(str(role) for role in actor.get("roles") or []), jurisdictions=())
+        if not principal.has_role(*RPC_REGISTER_ROLES):
+            return rejected("role_forbidden", f"registering needs one of the roles: {', '.join(RPC_REGISTER_ROLES)}")
+        if forbidden_keys(payload):
+            return rejected("validation_failed", "field names may not start with '$'", {"payload": ["forbidden name"]})
+        payload = dict(payload)
+        if payload.get("channel") == "court_referral" and not payload.get("court_id") and principal.agency:
+            payload["court_id"] = principal.agency
+        try:
+            loaded = RpcCaseIntakeSchema().load(payload)
+            outcome = self.register(loaded, principal, via="rpc")
+        except MarshmallowError as exc:
+            return rejected("validation_failed", "the report has invalid fields", exc.normalized_messages())
+        except ApiError as exc:
+            return rejected(exc.code, exc.message, exc.fields)
+        return {**outcome.body(), "error": None, "message": None, "fields": {},
+                "duplicate_of_id": outcome.duplicate_of_id}
+
+    def register(self, payload: dict, principal: Principal, *, via: str) -> Outcome:
+        """Register one report: a new case, a merge into an earlier file, or the case a resend
+        of the same (channel, channel_ref) created before. Invalid input raises ValidationFailed."""
+        now = self.clock.now()
+        self._check(payload, via, now)
+        if payload.get("channel_ref"):
+            existing = self.store.find_by_channel_ref(payload["channel"], payload["channel_ref"])
+            if existing is not None:
+                return Outcome("existing", existing, existing.get("merged_into"))
+        prepared = self._prepare(payload, principal, now)
+        for attempt in range(1, REGISTRATION_ATTEMPTS + 1):
+            try:
+                outcome = self.store.transaction(partial(self._register_in, prepared))
+                break
+            except DuplicateKeyError:
+                # a resend raced its original; or, on MongoDB, two first-ever dedup locks did
+                if payload.get("channel_ref"):
+                    existing = self.store.find_by_channel_ref(payload["channel"], payload["channel_ref"])
+                    if existing is not None:
+                        return Outcome("existing", existing, existing.get("merged_into"))
+                if attempt == REGISTRATION_ATTEMPTS:
+                    raise
+        self._count_registration(outcome, prepared)
+        return outcome
+
+    def _check(self, payload: dict, via: str, now: datetime) -> None:
+        rule = self.rules.channels.rule(payload["channel"])
+        if via == "http" and not rule.http:
+            raise ValidationFailed(
+                f"channel {rule.channel} arrives through court_bridge, not this route",
+                {"channel": [f"{rule.channel} is registered by intake.register_case (court_bridge)"]},
+            )
+        errors = channel_errors(payload, rule)
+        if payload["channel"] != "court_referral":
+            for name in COURT_FIELDS:
+                if payload.get(name) is not None:
+                    errors.setdefault(name, []).append("only for channel court_referral")
+        if payload.get("occurred_at") and payload["occurred_at"] > local_day(now):
+            errors.setdefault("occurred_at", []).append("must not be in the future")
+        if errors:
+            raise ValidationFailed("the report is incomplete or invalid for its channel", errors)
+
+    def _protect(self, party: dict) -> dict:
+        encrypt = self.cipher.encrypt
+        return {
+            "party_id": uuid.uuid4().hex,
+            "role": party["role"],
+            "kind": party["kind"],
+            "name_enc": encrypt(party["name"]),
+            "name_masked": mask_name(party["name"]),
+            "id_enc": encrypt(party["id_number"]) if party.get("id_number") else None,
+            "id_masked": mask_id_number(party.get("id_number")),
+            "phone_enc": encrypt(party["phone"]) if party.get("phone") else None,
+            "phone_masked": mask_phone(party.get("phone")),
+            "address_enc": encrypt(party["address"]) if party.get("address") else None,
+        }
+
+    def _prepare(self, payload: dict, principal: Principal, now: datetime) -> dict:
+        """Everything about the report that needs no lock: code, protected parties, keys."""
+        blind = self.cipher.blind_index
+        jurisdiction, category = payload["jurisdiction"], payload["category"]
+        day = local_day(now)
+        county = county_of(jurisdiction)
+        sequence = self.store.next_sequence(county, day.isoformat())
+        person_keys: list[str] = []
+        applicant_keys: list[str] = []
+        for party in payload["parties"]:
+            for key in party_rules.match_keys(party, blind):
+                if key not in person_keys:
+                    person_keys.append(key)
+                if party["role"] == "applicant" and key not in applicant_keys:
+                    applicant_keys.append(key)
+        tails = sorted({tail for party in payload["parties"] if party["role"] in ("applicant", "respondent")
+                        for tail in [party_rules.phone_tail(party.get("phone"))] if tail})
+        case_id = uuid.uuid4().hex
+        code = case_code(jurisdiction, day, category, sequence)
+        channel = payload["channel"]
+        court_referral = None
+        if channel == "court_referral":
+            deadline = payload.get("referral_deadline")
+            default = self.rules.channels.rule(channel).default_deadline
+            court_referral = {"court_id": payload["court_id"], "referral_id": payload["channel_ref"],
+                              "batch_id": payload.get("batch_id"),
+                              "deadline": deadline or (now + default if default else None)}
+        doc = {
+            "_id": case_id,
+            "case_code": code,
+            "channel": channel,
+            "channel_ref": payload.get("channel_ref"),
+            "channel_key": channel_key(channel, payload.get("channel_ref"), case_id),
+            "grid": payload.get("grid"),
+            "jurisdiction": jurisdiction,
+            "county": county,
+            "scope_keys": scope_keys(jurisdiction),
+            "category": category,
+            "summary": payload["summary"],
+            "description": payload.get("description") or "",
+            "people_involved": payload["people_involved"],
+            "amount": payload.get("amount"),
+            "occurred_on": payload["occurred_at"].isoformat() if payload.get("occurred_at") else None,
+            "attachments": payload.get("attachments") or [],
+            "parties": [self._protect(party) for party in payload["parties"]],
+            "person_keys": person_keys,
+            "applicant_keys": applicant_keys,
+            "contact_tails": tails,
+            "reports": [{"case_id": case_id, "case_code": code, "channel": channel,
+                         "channel_ref": payload.get("channel_ref"), "grid": payload.get("grid"), "at": now}],
+            "channels": [channel],
+            "court_referral": court_referral,
+            "registered_at": now,
+            "registered_by": principal.as_actor(),
+            "status_at": now,
+            "facts": Facts().as_doc(),
+            "related": [],
+            "duplicate_of": None,
+            "merged_into": None,
+            "repeat_of": None,
+            "version": 0,
+        }
+        return {
+            "doc": doc,
+            "principal": principal,
+            "now": now,
+            "ages": tuple(party_rules.ages(payload["parties"], day)),
+            "text": f"{payload['summary']}\n{payload.get('description') or ''}",
+        }
+
+    def _register_in(self, prepared: dict, uow) -> Outcome:
+        doc, now, session = dict(prepared["doc"]), prepared["now"], uow.session
+        lifecycle = self.rules.lifecycle
+        self.store.lock_dedup_keys(
+            [f"{doc['county']}:{doc['category']}:{key}" for key in doc["person_keys"]], now, session)
+        lookback = self.rules.classifier.history_lookback
+        since = now - max(self.rules.dedup.window, lookback)
+        candidates = [self._candidate(found) for found in self.store.candidates(doc["person_keys"], since, session)]
+        report = Report(channel=doc["channel"], category=doc["category"], jurisdiction=doc["jurisdiction"], at=now,
+                        person_keys=frozenset(doc["person_keys"]), applicant_keys=frozenset(doc["applicant_keys"]))
+        decision = decide(report, candidates, self.rules.dedup, lookback)
+        classification = self.rules.classifier.classify(RiskFacts(
+            category=doc["category"], text=prepared["text"], people_involved=doc["people_involved"],
+            amount=doc["amount"], ages=prepared["ages"], same_matter_earlier=decision.same_matter_earlier,
+            any_matter_earlier=decision.any_matter_earlier,
+        ))
+        doc.update(severity=classification.severity, risk_flags=list(classification.risk_flags),
+                   risk_reasons=dict(classification.reasons), immediate_red=classification.immediate_red)
+        registered = lifecycle.entry("intake.registered", now, INTAKE_ACTOR, {
+            "channel_label": self.rules.channels.label(doc["channel"]), "case_code": doc["case_code"]})
+        doc["timeline"] = [registered]
+        if decision.merge_into is not None:
+            return self._merge_in(doc, decision, classification, prepared, uow)
+        return self._new_case_in(doc, decision, prepared, uow)
+
+    @staticmethod
+    def _candidate(doc: dict) -> Candidate:
+        return Candidate(
+            case_id=doc["_id"], case_code=doc["case_code"], status=doc["status"], category=doc["category"],
+            jurisdiction=doc["jurisdiction"], channels=tuple(doc.get("channels") or ()),
+            registered_at=doc["registered_at"], person_keys=frozenset(doc.get("person_keys") or ()),
+            applicant_keys=frozenset(doc.get("applicant_keys") or ()),
+        )
+
+    def _new_case_in(self, doc: dict, decision: Decision, prepared: dict, uow) -> Outcome:
+        now, session = prepared["now"], uow.session
+        doc["status"] = "registered"
+        if decision.repeat_of is not None:
+            doc["repeat_of"] = decision.repeat_of.case_code
+        self.store.insert_case(doc, session)
+        if decision.repeat_of is not None:
+            earlier = self.store.get_case(decision.repeat_of.case_id, session)
+            note = self.rules.lifecycle.entry("intake.repeat_visit", now, INTAKE_ACTOR, {
+                "channel_label": self.rules.channels.label(doc["channel"]), "case_code": doc["case_code"]})
+            self.store.update_case(earlier, {"$push": {"timeline": note, "related": doc["case_code"]}}, session)
+        court = doc["court_referral"]
+        uow.emit("case_registered", case=case_ref(doc), occurred_at=now, data={
+            "channel": doc["channel"],
+            "channel_ref": doc["channel_ref"],
+            "grid": doc["grid"],
+            "summary": doc["summary"],
+            "severity": doc["severity"],
+            "risk_flags": doc["risk_flags"],
+            "immediate_red": doc["immediate_red"],
+            "people_involved": doc["people_involved"],
+            "amount": doc["amount"],
+            "occurred_on": doc["occurred_on"],
+            "registered_at": iso(now),
+            "parties": [{"party_id": p["party_id"], "role": p["role"], "kind": p["kind"]} for p in doc["parties"]],
+            "court_referral": {**court, "deadline": iso(court["deadline"])} if court else None,
+            "repeat_of": doc["repeat_of"],
+        })
+        uow.audit(prepared["principal"], "case.register", case_code=doc["case_code"], details={
+            "channel": doc["channel"], "severity": doc["severity"], "risk_flags": doc["risk_flags"],
+            "repeat_of": doc["repeat_of"]})
+        return Outcome("registered", doc)
+
+    def _merge_in(self, doc: dict, decision: Decision, own: Classification, prepared: dict, uow) -> Outcome:
+        now, session, lifecycle = prepared["now"], uow.session, self.rules.lifecycle
+        target = self.store.get_case(decision.merge_into.case_id, session)
+        before = Classification(target["severity"], tuple(target["risk_flags"]), dict(target.get("risk_reasons") or {}))
+        after = before.combined(own)
+        amounts = [value for value in (target.get("amount"), doc["amount"]) if value is not None]
+        people = max(target["people_involved"], doc["people_involved"])
+        amount = max(amounts) if amounts else None
+        doc.update(status="merged", duplicate_of=target["case_code"], merged_into=target["_id"])
+        doc["timeline"].append(lifecycle.entry("intake.merged_into", now, INTAKE_ACTOR,
+                                               {"target_code": target["case_code"]}))
+        self.store.insert_case(doc, session)
+        joined = lifecycle.entry("intake.merged_in", now, INTAKE_ACTOR, {
+            "channel_label": self.rules.channels.label(doc["channel"]), "case_code": doc["case_code"]})
+        court = doc["court_referral"] or target.get("court_referral")
+        self.store.update_case(target, {
+            "$push": {"timeline": joined, "reports": doc["reports"][0]},
+            "$addToSet": {"channels": doc["channel"], "person_keys": {"$each": doc["person_keys"]},
+                          "applicant_keys": {"$each": doc["applicant_keys"]},
+                          "contact_tails": {"$each": doc["contact_tails"]}},
+            "$set": {"severity": after.severity, "risk_flags": list(after.risk_flags),
+                     "risk_reasons": after.reasons, "immediate_red": after.immediate_red,
+                     "people_involved": people, "amount": amount, "court_referral": court},
+        }, session)
+        uow.emit("case_merged", case=case_ref(target), occurred_at=now, data={
+            "duplicate_case_id": doc["_id"],
+            "duplicate_case_code": doc["case_code"],
+            "channel": doc["channel"],
+            "channel_ref": doc["channel_ref"],
+            "severity": after.severity,
+            "risk_flags": list(after.risk_flags),
+            "immediate_red": after.immediate_red,
+            "people_involved": people,
+            "amount": amount,
+            "court_referral": {**court, "deadline": iso(court["deadline"])} if court else None,
+        })
+        details = {"channel": doc["channel"], "duplicate": doc["case_code"], "file": target["case_code"]}
+        uow.audit(prepared["principal"], "case.register_merged", case_code=doc["case_code"], details=details)
+        uow.audit(prepared["principal"], "case.merge", case_code=target["case_code"], details=details)
+        prepared["new_flags"] = [flag for flag in after.risk_flags if flag not in before.risk_flags]
+        return Outcome("merged", doc, target["_id"])
+
+    def _count_registration(self, outcome: Outcome, prepared: dict) -> None:
+        case = outcome.case
+        if outcome.outcome == "registered":
+            IntakeMetrics(self.metrics).registered.labels(case["channel"], case["county"], case["category"]).inc()
+            flags = case["risk_flags"]
+        else:
+            IntakeMetrics(self.metrics).merged.labels(case["channel"]).inc()
+            flags = prepared.get("new_flags", [])
+        risk = IntakeMetrics(self.metrics).risk_flags
+        for flag in flags:
+            risk.labels(flag).inc()
+
+    # -- the case file, kept from the other services' events -----------------------------
+    def apply_event(self, event: dict) -> object:
+        source, event_type = event["source"], event["event_type"]
+        rule = EVENT_RULES[(source, event_type)]
+        occurred_at = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+        data = event["data"]
+        transitions: list[tuple[str, str, str]] = []
+
+        def apply(uow):
+            transitions.clear()
+            case = self.store.get_case(event["case_id"], uow.session)
+            if case is None:
+                raise UnknownCase(f"{source}.{event_type} is about case {event['case_code']}, "
+                                  "which intake does not hold")
+            status_to = next_status(case["status"], case["status_at"], rule, occurred_at, data)
+            facts = record_facts(Facts.from_doc(case.get("facts")), source, event_type, data)
+            entry = event_entry(source, event_type, event["event_id"], occurred_at, data, self.rules.lifecycle,
+                                status_to)
+            update = {"$set": {"facts": facts.as_doc()}, "$push": {"timeline": {"$each": [entry]}}}
+            status, status_at = case["status"], case["status_at"]
+            if status_to is not None:
+                transitions.append((status, status_to, f"{source}.{event_type}"))
+                status, status_at = status_to, occurred_at
+                update["$set"].update(status=status_to, status_at=occurred_at)
+            if event_type == "referral_received" and not case.get("court_referral"):
+                update["$set"]["court_referral"] = {key: data.get(key) for key in
+                                                   ("court_id", "referral_id", "batch_id", "deadline")}
+            self._settle(case, status, status_at, facts, update, transitions)
+            self.store.update_case(case, update, uow.session)
+            self._emit_transitions(uow, case, transitions)
+            uow.audit(f"event:{source}.{event_type}", "case.event", case_code=case["case_code"],
+                      details={"event_id": event["event_id"], "status": status_to})
+
+        result = self.store.transaction(apply, consumed=event)
+        self._count_transitions(transitions)
+        return result
+
+    def _settle(self, case: dict, status: str, status_at: datetime, facts: Facts, update: dict,
+                transitions: list) -> None:
+        """Apply the closing rule to the case as `update` leaves it."""
+        now = self.clock.now()
+        decision = closing(status, status_at, facts, self.rules.lifecycle.rating_window, now)
+        if decision.close_now:
+            entry = self.rules.lifecycle.entry("intake.closed", now, INTAKE_ACTOR, {}, status="closed")
+            update.setdefault("$push", {}).setdefault("timeline", {"$each": []})["$each"].append(entry)
+            update["$set"].update(status="closed", status_at=now, closed_at=now, final_status=status)
+            update["$unset"] = {"close_due_at": ""}
+            transitions.append((status, "closed", decision.reason))
+        elif decision.due_at is not None:
+            update["$set"]["close_due_at"] = decision.due_at
+        elif case.get("close_due_at") is not None:
+            update["$unset"] = {"close_due_at": ""}
+
+    def _emit_transitions(self, uow, case: dict, transitions: list) -> None:
+        now = self.clock.now()
+        for from_status, to_status, reason in transitions:
+            uow.emit("case_status_changed", case=case_ref(case), occurred_at=now,
+                     data={"from_status": from_status, "to_status": to_status, "reason": reason})
+            if to_status == "closed":
+                uow.emit("case_closed", case=case_ref(case), occurred_at=now,
+                         data={"final_status": from_status, "closed_at": iso(now)})
+
+    def _count_transitions(self, transitions: list) -> None:
+        changes = IntakeMetrics(self.metrics).status_changes
+        for from_status, to_status, _ in transitions:
+            changes.labels(to_status).inc()
+            if to_status == "closed":
+                IntakeMetrics(self.metrics).closed.labels(from_status).inc()
+
+    def close_due(self, lease_seconds: float) -> int:
+        """Close the cases whose rating window has run out; one replica at a time."""
+        holder = f"{socket.gethostname()}:{os.getpid()}:{id(self.store.connection)}"
+        if not self.store.claim_lease("intake-closing", holder, lease_seconds):
+            return 0
+        closed = 0
+        now = self.clock.now()
+        for case_id in self.store.due_for_closing(now, CLOSING_BATCH):
+            transitions: list = []
+            self.store.transaction(partial(self._close_in, case_id, transitions))
+            self._count_transitions(transitions)
+            closed += sum(1 for _, to_status, _ in transitions if to_status == "closed")
+        return closed
+
+    def _close_in(self, case_id: str, transitions: list, uow) -> None:
+        transitions.clear()
+        case = self.store.get_case(case_id, uow.session)
+        if case is None or case.get("close_due_at") is None:
+            return
+        update: dict = {"$set": {}}
+        self._settle(case, case["status"], case["status_at"], Facts.from_doc(case.get("facts")), update, transitions)
+        if not update["$set"] and "$unset" not in update:
+            return
+        if not update["$set"]:
+            del update["$set"]
+        self.store.update_case(case, update, uow.session)
+        self._emit_transitions(uow, case, transitions)
+        uow.audit("system:closing-sweep", "case.close", case_code=case["case_code"],
+                  details={"closed": bool(transitions)})
+
+    # -- the public ----------------------------------------------------------------------
+    def admit_public(self, client: str, limit: int, window_seconds: int) -> None:
+        """Fixed-window rate limit per client address (hashed), shared by all replicas."""
+        now = self.clock.now()
+        window = int(now.timestamp() // window_seconds)
+        key = f"{self.cipher.blind_index('client:' + client)[:32]}:{window}"
+        expires = datetime.fromtimestamp((window + 1) * window_seconds, now.tzinfo) + timedelta(seconds=60)
+        if self.store.count_hit(key, expires) > limit:
+            IntakeMetrics(self.metrics).rate_limited.inc()
+            raise TooManyRequests(f"too many requests: at most {limit} every {window_seconds} s; try again later")
+
+    def _public_case(self, code: str, tail: str) -> dict:
+        """The case for a code and a party's phone tail; a wrong tail is an unknown code."""
+        canonical = parse_code(code)
+        case = self.store.find_case(canonical)
+        tails = (case or {}).get("contact_tails") or []
+        if case is None or not any(hmac.compare_digest(tail, known) for known in tails):
+            raise NotFound("no case with this code and phone number")
+        return case
+
+    def progress(self, code: str, tail: str) -> dict:
+        return progress_view(self._public_case(code, tail), self.rules.lifecycle)
+
+    def rate(self, code: str, tail: str, score: int, comment: str | None) -> dict:
+        case = self._public_case(code, tail)
+        transitions: list = []
+
+        def rate_in(uow):
+            transitions.clear()
+            current = self.store.get_case(case["_id"], uow.session)
+            refusal = rating_refusal(current["status"])
+            if refusal:
+                raise InvalidTransition(refusal, {"status": [current["status"]]})
+            if current.get("rating"):
+                raise Conflict("this case has been rated already", {"score": ["one rating per case"]})
+            now = self.clock.now()
+            facts = Facts.from_doc(current.get("facts"))
+            facts.rated = True
+            entry = self.rules.lifecycle.entry("intake.rated", now, {"service": "public", "id": None}, {})
+            update = {"$set": {"rating": {"score": score, "comment": comment, "at": now}, "facts": facts.as_doc()},
+                      "$push": {"timeline": {"$each": [entry]}}}
+            self._settle(current, current["status"], current["status_at"], facts, update, transitions)
+            self.store.update_case(current, update, uow.session)
+            uow.emit("rating_submitted", case=case_ref(current), occurred_at=now,
+                     data={"score": score, "has_comment": bool(comment)})
+            self._emit_transitions(uow, current, transitions)
+            uow.audit("public", "case.rate", case_code=current["case_code"], details={"score": score})
+            return "closed" if transitions else current["status"]
+
+        status = self.store.transaction(rate_in)
+        self._count_transitions(transitions)
+        IntakeMetrics(self.metrics).ratings.labels(str(score)).inc()
+        return {"case_code": case["case_code"], "score": score, "status": status}
+
+    # -- staff ---------------------------------------------------------------------------
+    def case_file(self, principal: Principal, code: str) -> dict:
+        canonical = parse_code(code)
+        case = self.store.find_case(canonical)
+        if case is None or not principal.covers(case["jurisdiction"]):
+            raise NotFound(f"no case {canonical}")
+        decrypt = self.cipher.decrypt
+        parties = [{
+            "party_id": party["party_id"], "role": party["role"], "kind": party["kind"],
+            "name": decrypt(party["name_enc"]), "id_number": party.get("id_masked"),
+            "phone": party.get("phone_masked"),
+            "address": decrypt(party["address_enc"]) if party.get("address_enc") else None,
+        } for party in case.get("parties") or []]
+        return file_view(case, parties)
+
+    def list_cases(self, principal: Principal, query: dict) -> dict:
+        conditions: list[dict] = [{"scope_keys": {"$in": principal.scope_prefixes()}}]
+        if query.get("jurisdiction"):
+            wanted = query["jurisdiction"]
+            if not any(covers(scope, wanted) or covers(wanted, scope) for scope in principal.jurisdictions):
+                raise Forbidden(f"jurisdiction {wanted} is outside this token's scope", code="jurisdiction_forbidden")
+            conditions.append({"scope_keys": significant_prefix(wanted)})
+        filtered_by = None
+        for name in ("status", "channel", "category"):
+            if query.get(name):
+                conditions.append({name: query[name]})
+                filtered_by = filtered_by or name
+        registered: dict = {}
+        if query.get("from_"):
+            registered["$gte"] = local_midnight(query["from_"])
+        if query.get("to"):
+            registered["$lt"] = local_midnight(query["to"] + timedelta(days=1))
+        if registered:
+            conditions.append({"registered_at": registered})
+        page, size = query["page"], query["page_size"]
+        docs, total = self.store.list_cases({"$and": conditions}, filtered_by, (page - 1) * size, size)
+        return {"items": [summary_view(doc) for doc in docs], "page": page, "page_size": size, "total": total}
+
+    # -- notify, just before sending -----------------------------------------------------
+    def contacts(self, case_id: str, roles: list[str] | None, caller: str) -> list[dict]:
+        case = self.store.get_case(case_id)
+        if case is None:
+            raise UnknownCase(f"intake holds no case {case_id}")
+        decrypt = self.cipher.decrypt
+        result = [{
+            "party_id": party["party_id"], "role": party["role"], "kind": party["kind"],
+            "name": decrypt(party["name_enc"]),
+            "phone": decrypt(party["phone_enc"]) if party.get("phone_enc") else None,
+            "address": decrypt(party["address_enc"]) if party.get("address_enc") else None,
+        } for party in case.get("parties") or [] if roles is None or party["role"] in roles]
+
+        def audit(uow):
+            uow.audit(caller, "case.contacts_read", case_code=case["case_code"],
+                      details={"roles": sorted(roles) if roles is not None else None, "parties": len(result)})
+
+        self.store.transaction(audit)
+        return result

@@ -1,0 +1,1 @@
+"""Mediation's HTTP entrypoints and event handlers, by subject."""

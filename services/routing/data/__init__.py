@@ -1,0 +1,1 @@
+"""Routing's reference data and rules (YAML), shipped with the package."""

@@ -1,0 +1,157 @@
+"""The foundation's promises on the real RabbitMQ: delivery, idempotency, dead letters,
+and no loss while the broker is away."""
+
+import json
+
+from nameko.testing.utils import get_extension
+
+from services.common.consumers import consumes, dead_letter_queue_name
+from services.common.contracts import make_envelope
+from services.common.outbox import OutboxRelay
+from services.common.platform import PlatformService
+from services.intake.service import IntakeService
+from services.routing.service import RoutingService
+from tests.support.broker import drain, publish_event
+from tests.support.infra import wait_for
+from tests.support.samples import case_payload, distinct_case
+
+CLERK = {"roles": ("intake_clerk",), "jurisdictions": ("140106",)}
+DISPATCHER = {"roles": ("dispatcher",), "jurisdictions": ("140106",)}
+
+
+def routing_case(routing, code):
+    response = routing.get(f"/api/v1/routing/cases/{code}", auth=DISPATCHER)
+    return response.json() if response.status_code == 200 else None
+
+
+def consumed(service, outcome, event_type="case_registered", source="intake"):
+    for line in service.get("/metrics").text.splitlines():
+        if (line.startswith("onestop_events_consumed_total{") and f'outcome="{outcome}"' in line
+                and f'event_type="{event_type}"' in line and f'source="{source}"' in line):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_registered_case_reaches_routing(start_service):
+    routing = start_service(RoutingService)
+    intake = start_service(IntakeService)
+    created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    case = wait_for(lambda: routing_case(routing, created["case_code"]), message="routing to hold the case")
+    assert case["case_id"] == created["case_id"]
+    assert case["jurisdiction"] == "140106" and case["people_involved"] == 90
+    outbox = intake.db.outbox.find_one({"envelope.case_id": created["case_id"]})
+    assert outbox["status"] == "sent"
+
+
+def test_the_same_event_delivered_twice_is_processed_once(start_service):
+    routing = start_service(RoutingService)
+    envelope = make_envelope("intake", "case_registered", case={
+        "case_id": "dup-1", "case_code": "140106-261123-LB-0900-0", "jurisdiction": "140106",
+        "category": "labour"}, data={"channel": "walk_in", "summary": "重复投递", "severity": "general",
+                                     "people_involved": 3, "registered_at": "2026-11-23T01:00:00Z"})
+    publish_event(routing.config["AMQP_URI"], envelope)
+    publish_event(routing.config["AMQP_URI"], envelope)
+    wait_for(lambda: consumed(routing, "duplicate") == 1, message="the repeat to be counted")
+    assert consumed(routing, "processed") == 1
+    assert routing.db.cases.count_documents({"_id": "dup-1"}) == 1
+    assert routing.db.inbox.count_documents({"_id": envelope["event_id"]}) == 1
+    assert routing.db.audit_log.count_documents({"case_code": "140106-261123-LB-0900-0"}) == 1
+
+
+class AlwaysFailing(PlatformService):
+    name = "failing_consumer"
+    calls = []
+
+    @consumes("intake", "case_registered")
+    def handle_case_registered(self, event):
+        AlwaysFailing.calls.append(event["event_id"])
+        raise RuntimeError("downstream system refuses")
+
+
+def test_a_handler_that_keeps_failing_ends_in_the_dead_letter_queue(start_service):
+    AlwaysFailing.calls.clear()
+    service = start_service(AlwaysFailing)
+    amqp = service.config["AMQP_URI"]
+    envelope = make_envelope("intake", "case_registered", case={
+        "case_id": "poison-1", "case_code": "140106-261123-LB-0901-0", "jurisdiction": "140106",
+        "category": "labour"}, data={"channel": "walk_in", "summary": "毒消息", "severity": "general",
+                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    publish_event(amqp, envelope)
+    queue = dead_letter_queue_name("failing_consumer")
+    messages = wait_for(lambda: drain(amqp, queue), timeout=15, message="the dead letter")
+    assert len(messages) == 1
+    # tried once, then after each configured delay (0.2 s, 0.4 s): three attempts in all
+    assert AlwaysFailing.calls == [envelope["event_id"]] * 3
+    assert json.loads(messages[0].body) == envelope
+    headers = messages[0].headers
+    assert headers["x-onestop-attempt"] == 3
+    assert "downstream system refuses" in headers["x-onestop-error"]
+    assert headers["x-onestop-original-queue"] == "evt-intake-case_registered--failing_consumer.handle_case_registered"
+    assert consumed(service, "retried") == 2 and consumed(service, "dead_lettered") == 1
+
+
+def test_an_event_that_breaks_its_contract_is_dead_lettered_at_once(start_service):
+    AlwaysFailing.calls.clear()
+    service = start_service(AlwaysFailing)
+    amqp = service.config["AMQP_URI"]
+    broken = {"event_type": "case_registered", "source": "intake", "case_id": "x"}
+    publish_event(amqp, broken, source="intake")
+    messages = wait_for(lambda: drain(amqp, dead_letter_queue_name("failing_consumer")), timeout=10,
+                        message="the invalid event to be dead-lettered")
+    assert json.loads(messages[0].body) == broken
+    assert "envelope is invalid" in messages[0].headers["x-onestop-error"]
+    assert AlwaysFailing.calls == []
+    assert consumed(service, "invalid") == 1
+
+
+def test_cases_posted_while_the_broker_is_unreachable_are_delivered_when_it_returns(start_service):
+    routing = start_service(RoutingService)
+    intake = start_service(IntakeService)
+    relay = get_extension(intake.container, OutboxRelay)
+    live_uri = relay.amqp_uri
+    relay.amqp_uri = "amqp://guest:guest@127.0.0.1:1/"  # a port where no broker listens
+    codes = []
+    for index in range(3):
+        response = intake.post("/api/v1/cases", distinct_case(index), auth=CLERK)
+        assert response.status_code == 201
+        codes.append(response.json()["case_code"])
+    wait_for(lambda: intake.db.outbox.count_documents({"last_error": {"$regex": "^broker"}}) == 3,
+             message="the relay to fail against the dead port")
+    assert intake.db.outbox.count_documents({"status": "pending"}) == 3
+    assert all(routing_case(routing, code) is None for code in codes)
+    wait_for(lambda: 'onestop_outbox_pending_events{service="intake"} 3.0' in intake.get("/metrics").text,
+             message="the backlog gauge to show 3")
+
+    relay.amqp_uri = live_uri
+    for code in codes:
+        wait_for(lambda code=code: routing_case(routing, code), timeout=20, message=f"{code} to arrive")
+    wait_for(lambda: intake.db.outbox.count_documents({"status": "sent"}) == 3, message="all marked sent")
+    assert routing.db.cases.count_documents({}) == 3
+    assert consumed(routing, "processed") == 3 and consumed(routing, "duplicate") == 0
+
+
+def test_a_relay_crash_between_publish_and_mark_sent_is_absorbed(start_service):
+    """Publish again what was published but not marked sent: routing applies it once."""
+    routing = start_service(RoutingService)
+    intake = start_service(IntakeService)
+    created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    wait_for(lambda: routing_case(routing, created["case_code"]), message="first delivery")
+    entry = intake.db.outbox.find_one({"envelope.case_id": created["case_id"]})
+    intake.db.outbox.update_one({"_id": entry["_id"]},
+                                {"$set": {"status": "pending", "lease_until": entry["created_at"]},
+                                 "$unset": {"sent_at": ""}})
+    wait_for(lambda: consumed(routing, "duplicate") == 1, message="the republished event to be skipped")
+    assert routing.db.cases.count_documents({"_id": created["case_id"]}) == 1
+
+
+def test_an_event_nobody_subscribes_to_is_recorded_unrouted_after_the_grace_period(start_service):
+    intake = start_service(IntakeService, OUTBOX_UNROUTABLE_GRACE_SECONDS=0.5)  # no consumer of intake's events
+    created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    entry = wait_for(lambda: intake.db.outbox.find_one({"envelope.case_id": created["case_id"],
+                                                        "status": "unrouted"}),
+                     timeout=60, message="the unroutable event to be recorded unrouted")
+    assert entry["event_type"] == "case_registered"
+    wait_for(lambda: 'onestop_outbox_pending_events{service="intake"} 0.0' in intake.get("/metrics").text,
+             message="the backlog to exclude it")
+    assert 'onestop_events_unrouted_total{event_type="case_registered",service="intake"} 1.0' in \
+        intake.get("/metrics").text

@@ -1,0 +1,271 @@
+"""The routing case: assignment, lifecycle transitions, signals that stop clocks, the sweeper's
+colours and escalations."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.routing.dependencies import DEFAULT_DIRECTORY, DEFAULT_RULES, load_reference
+from services.routing.domain import case as cases
+from services.routing.domain.decide import CaseFacts, decide
+
+REF = load_reference(DEFAULT_DIRECTORY, DEFAULT_RULES)
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Taiyuan
+
+
+def facts(**changes) -> CaseFacts:
+    values = {"case_id": "c1", "case_code": "140106-261123-LB-0001-X", "jurisdiction": "140106",
+              "category": "labour", "channel": "walk_in", "registered_at": T0, "people_involved": 90,
+              "risk_flags": ("mass_dispute",), "amount": 1_800_000}
+    values.update(changes)
+    return CaseFacts(**values)
+
+
+def assigned(**changes) -> cases.Change:
+    f = facts(**changes)
+    return cases.assign_new(f, decide(f, REF.directory, REF.rules), T0, REF)
+
+
+def events(change, event_type):
+    return [data for kind, data in change.events if kind == event_type]
+
+
+def clock(case, name):
+    return [c for c in case["clocks"] if c["name"] == name][-1]
+
+
+def sweep_at(case, minutes):
+    return cases.sweep(case, T0 + timedelta(minutes=minutes), REF)
+
+
+def test_the_wage_case_is_assigned_summoned_and_sent_to_mediation():
+    change = assigned()
+    case = change.case
+    assert [kind for kind, _ in change.events] == ["case_assigned", "mediation_requested", "departments_summoned"]
+    assignment = events(change, "case_assigned")[0]
+    assert assignment["tier"] == "complex" and assignment["unit"] == "140106:centre"
+    assert assignment["lead_department"] == "140106:hrss"
+    assert assignment["rule"]["rule_id"] == "complex.mass_dispute"
+    assert set(assignment["deadlines"]) == {"first_contact", "classification", "sign", "first_feedback", "resolve",
+                                            "followup"}
+    assert assignment["deadlines"]["first_contact"] == "2026-11-23T02:30:00Z"
+    request = events(change, "mediation_requested")[0]
+    assert request["committee"] == "140106:committee:labour" and request["deadline"] == "2026-12-02T02:00:00Z"
+    summons = {s["department"]: s for s in events(change, "departments_summoned")[0]["summons"]}
+    assert set(summons) == set(case["departments"])
+    # Monday: 人社 and 住建 are stationed at the 迎泽 centre and report in 10 minutes; 总工会 is on call
+    assert summons["140106:hrss"]["on_site"] and summons["140106:hrss"]["report_by"] == "2026-11-23T02:10:00Z"
+    union = REF.directory.units["140106:trade_union"]
+    assert not summons["140106:trade_union"]["on_site"]
+    assert summons["140106:trade_union"]["report_by"] == cases.iso(T0 + timedelta(minutes=union.distance_minutes))
+    assert case["colour"] == "none" and case["next_check_at"] == T0 + timedelta(minutes=24)
+    assert change.assignments == [("complex", "county")]
+
+
+def test_the_wage_case_turns_blue_yellow_red_and_climbs_one_rung_each_time():
+    case = assigned().case
+    assert sweep_at(case, 23).events == []
+    seen = []
+    for minutes, colour, rung, unit in ((25, "blue", "city", "140100:centre"),
+                                        (31, "yellow", "inspection", "140100:inspection"),
+                                        (61, "red", "discipline", "140100:discipline")):
+        change = sweep_at(case, minutes)
+        case = change.case
+        assert [kind for kind, _ in change.events] == ["case_escalated", "sla_warning"]
+        escalation, warning = events(change, "case_escalated")[0], events(change, "sla_warning")[0]
+        assert (warning["colour"], warning["clock"], warning["rung"], warning["unit"]) == (
+            colour, "first_contact", rung, unit)
+        assert warning["level"] == "city"  # the rungs above the county backstop are city bodies
+        assert escalation["to_rung"] == rung and escalation["to_unit"] == unit
+        assert escalation["to_level"] == "city" and escalation["takes_over"] is False
+        assert warning["reason"].startswith("30分钟内响应联系") and "2026-11-23 10:30" in warning["reason"]
+        assert escalation["reason"] == f"{cases.COLOUR_NAMES[colour]}：{warning['reason']}"
+        assert case["colour"] == colour and case["escalation"]["steps"] == len(seen) + 1
+        assert {r["kind"] for r in change.records} == {"warning", "escalation"}
+        seen.append((escalation["from_unit"], escalation["to_unit"]))
+    assert seen[0][0] == "140106:centre" and seen[1][0] == seen[0][1] and seen[2][0] == seen[1][1]
+    assert case["unit"] == "140106:centre"  # the county centre is the backstop: supervisors do not take it over
+    assert sweep_at(case, 62).events == []
+
+
+def test_a_grid_case_climbs_grid_community_township_county():
+    case = assigned(jurisdiction="140106", grid="140106001001-01", category="neighbour", people_involved=1,
+                    risk_flags=(), amount=None).case
+    assert (case["tier"], case["unit"]) == ("simple", "grid:140106001001-01")
+    units = []
+    for minutes in (25, 31, 61):
+        change = sweep_at(case, minutes)
+        case = change.case
+        units.append((case["level"], case["unit"]))
+    assert units == [("community", "140106001001:committee"), ("township", "140106001:office"),
+                     ("county", "140106:centre")]
+    escalated = events(change, "case_escalated")[0]
+    assert (escalated["from_level"], escalated["to_level"], escalated["takes_over"]) == ("township", "county", True)
+
+
+def test_warnings_missed_while_down_are_raised_in_order_when_it_comes_back():
+    case = assigned().case
+    change = sweep_at(case, 90)
+    warnings = events(change, "sla_warning")
+    assert [w["colour"] for w in warnings] == ["blue", "yellow", "red"]
+    assert len(events(change, "case_escalated")) == 3
+    records = [r for r in change.records if r["kind"] == "warning"]
+    assert [r["due_at"] for r in records] == [T0 + timedelta(minutes=m) for m in (24, 30, 60)]
+    assert all(r["at"] == T0 + timedelta(minutes=90) for r in records)
+
+
+def test_a_met_clock_stops_colouring_the_case_and_the_peak_does_not_escalate_twice():
+    case = sweep_at(assigned().case, 25).case
+    accepted = cases.accept(case, T0 + timedelta(minutes=26), "clerk", None, REF).case
+    assert accepted["colour"] == "none" and clock(accepted, "first_contact")["status"] == "met"
+    assert clock(accepted, "sign")["status"] == "met"
+    later = cases.sweep(accepted, T0 + timedelta(hours=20), REF)  # classification turns blue at 19.2 h
+    assert [w["colour"] for w in events(later, "sla_warning")] == ["blue"]
+    assert events(later, "case_escalated") == []  # blue was reached before: no second climb
+
+
+def test_immediate_red_is_red_at_once_and_names_the_handling_unit():
+    change = assigned(immediate_red=True, severity="critical")
+    warning = events(change, "sla_warning")[0]
+    assert warning["colour"] == "red" and warning["clock"] == "critical_risk"
+    assert warning["unit"] == "140106:centre"
+    assert change.case["colour"] == change.case["peak_colour"] == "red"
+    assert events(change, "case_escalated") == []
+    resolved = cases.resolve(cases.accept(change.case, T0, "c", None, REF).case, T0, "c", None, REF).case
+    assert resolved["colour"] == "none"
+
+
+def test_accept_then_resolve_and_what_is_not_allowed():
+    case = assigned().case
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.resolve(case, T0, "clerk", None, REF)
+    accepted = cases.accept(case, T0 + timedelta(minutes=5), "clerk", None, REF)
+    assert events(accepted, "case_accepted")[0] == {"unit": "140106:centre", "actor": "clerk", "reason": None,
+                                                    "suggested_unit": None}
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.accept(accepted.case, T0, "clerk", None, REF)
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.return_case(accepted.case, T0, "clerk", "不归我管", "140106:housing", REF)
+    done = cases.resolve(accepted.case, T0 + timedelta(days=1), "clerk", "已协调支付", REF)
+    assert done.case["state"] == "resolved" and not done.case["open"]
+    assert clock(done.case, "resolve")["on_time"] is True
+    assert clock(done.case, "followup")["status"] == "running"  # the follow-up visit is still owed
+    assert case["state"] == "assigned"  # the input was not touched
+
+
+def test_a_return_reroutes_counts_and_restarts_the_units_clocks():
+    case = assigned(category="consumer", people_involved=1, risk_flags=(), amount=None).case
+    assert case["unit"] == "140106:market"
+    change = cases.return_case(case, T0 + timedelta(minutes=20), "market-clerk", "属于物业纠纷", "140106:housing", REF)
+    new = change.case
+    assert change.returned and new["returns"] == 1 and new["unit"] == "140106:housing"
+    assert new["lead_department"] == "140106:housing" and new["rule"]["rule_id"] == "manual.return"
+    returned = events(change, "case_returned")[0]
+    assert returned == {"unit": "140106:market", "actor": "market-clerk", "reason": "属于物业纠纷",
+                        "suggested_unit": "140106:housing"}
+    assert events(change, "case_assigned")[0]["unit"] == "140106:housing"
+    first = [c for c in new["clocks"] if c["name"] == "first_contact"]
+    assert [c["status"] for c in first] == ["stopped", "running"] and first[1]["id"] == "first_contact#2"
+    assert first[1]["deadline"] == T0 + timedelta(minutes=50)
+    assert clock(new, "resolve")["started_at"] == T0  # the citizen's 13710 clock keeps running
+    with pytest.raises(cases.InvalidInput):
+        cases.return_case(case, T0, "x", "y", "140106:nowhere", REF)
+    with pytest.raises(cases.InvalidInput):
+        cases.return_case(case, T0, "x", "y", "140105:housing", REF)  # another county's department
+
+
+def test_dispatch_takes_a_case_out_of_triage_and_only_then_requests_mediation():
+    change = assigned(jurisdiction="140106999")
+    case = change.case
+    assert case["triage"] and case["unit"] == "140106:centre"
+    assert [kind for kind, _ in change.events] == ["case_assigned"]
+    dispatched = cases.dispatch(case, T0, "dispatcher", "140106001:office", "核实为柳巷街道辖区", REF)
+    new = dispatched.case
+    assert not new["triage"] and new["unit"] == "140106001:office" and new["level"] == "township"
+    assert new["location"]["township"] == "140106001" and new["location"]["problem"] is None
+    assert [kind for kind, _ in dispatched.events] == ["case_assigned", "mediation_requested", "departments_summoned"]
+    assert new["committee"] == "140106:committee:labour" and new["returns"] == 0
+
+
+def test_escalate_by_hand_and_the_top_of_the_ladder():
+    case = assigned().case
+    for rung in ("city", "inspection", "discipline"):
+        change = cases.escalate(case, T0, "leader", "群众情绪激动", REF)
+        case = change.case
+        assert events(change, "case_escalated")[0]["to_rung"] == rung
+    with pytest.raises(cases.TransitionNotAllowed, match="top"):
+        cases.escalate(case, T0, "leader", "再升", REF)
+
+
+def test_a_department_handled_case_escalates_to_its_county_centre_first():
+    case = assigned(category="consumer", people_involved=1, risk_flags=(), amount=None).case
+    change = cases.escalate(case, T0, "clerk", "需要统筹", REF)
+    assert (change.case["level"], change.case["unit"]) == ("county", "140106:centre")
+
+
+def test_pause_and_resume_hold_the_warnings_back():
+    case = assigned().case
+    paused = cases.pause(case, T0 + timedelta(minutes=10), "clerk", "等待劳动监察调取工资台账", None, REF).case
+    assert paused["next_check_at"] is None
+    assert cases.sweep(paused, T0 + timedelta(hours=3), REF).events == []
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.pause(paused, T0, "clerk", "again", None, REF)
+    resumed = cases.resume(paused, T0 + timedelta(hours=3), "clerk", REF).case
+    assert clock(resumed, "first_contact")["deadline"] == T0 + timedelta(hours=3, minutes=20)
+    only = cases.pause(case, T0, "clerk", "等待", ["resolve"], REF).case
+    assert clock(only, "resolve")["status"] == "paused" and clock(only, "first_contact")["status"] == "running"
+
+
+def test_mediation_and_court_outcomes_stop_the_clocks():
+    case = cases.accept(assigned().case, T0, "clerk", None, REF).case
+    agreed = cases.outcome(case, T0 + timedelta(days=2), "agreement", "event:mediation.agreement_reached", REF).case
+    assert agreed["state"] == "ended" and agreed["outcome"] == "agreement" and agreed["resolved_at"]
+    assert all(clock(agreed, name)["status"] == "met" for name in ("classification", "first_feedback", "resolve"))
+    failed = cases.outcome(case, T0, "failed", "event:mediation.mediation_failed", REF).case
+    filed = cases.outcome(failed, T0 + timedelta(days=3), "filed", "event:court_bridge.case_filed", REF,
+                          court_id="c", track="priority", docket_number="(2026)晋0106民初1号").case
+    assert filed["outcome"] == "filed" and filed["mediation_outcome"] == "failed"
+    assert filed["filed"]["track"] == "priority"
+
+
+def test_a_court_referral_runs_the_30_day_clock_until_mediation_ends():
+    referral_deadline = T0 + timedelta(days=30)
+    change = assigned(channel="court_referral", court_referred=True, people_involved=2, risk_flags=(),
+                      category="lending", referral_deadline=referral_deadline)
+    case = change.case
+    assert clock(case, "presuit")["deadline"] == referral_deadline
+    assert events(change, "mediation_requested")[0]["deadline"] == cases.iso(referral_deadline)
+    assert events(change, "mediation_requested")[0]["court_referred"] is True
+    ended = cases.outcome(case, T0 + timedelta(days=10), "withdrawn", "event", REF).case
+    assert clock(ended, "presuit")["status"] == "met" and clock(ended, "presuit")["on_time"]
+
+
+def test_followup_feedback_and_session_signals():
+    case = assigned().case
+    assert clock(cases.record_feedback(case, T0, "clerk", "已电话告知", REF).case, "first_feedback")["status"] == "met"
+    session = cases.session_scheduled(case, T0, REF).case
+    assert clock(session, "classification")["status"] == "met"
+    visited = cases.followup_recorded(case, T0, {"followup_id": "f1", "visit_number": 1}, REF).case
+    assert clock(visited, "followup")["status"] == "met" and visited["followups"][0]["followup_id"] == "f1"
+
+
+def test_merge_and_close_stop_everything():
+    case = assigned().case
+    merged = cases.merged(case, T0, "140106-261123-LB-0002-X", REF).case
+    assert merged["state"] == "merged" and not merged["open"] and merged["next_check_at"] is None
+    assert all(c["status"] == "stopped" for c in merged["clocks"])
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.set_tags(merged, T0, "d", ["key_project"], [], REF)
+    closed = cases.closed(case, T0, "closed", REF).case
+    assert closed["state"] == "closed" and all(c["status"] == "stopped" for c in closed["clocks"])
+
+
+def test_tags_leader_and_rating():
+    case = assigned().case
+    tagged = cases.set_tags(case, T0, "d", ["key_project", "petition_risk"], [], REF).case
+    assert cases.set_tags(tagged, T0, "d", [], ["key_project"], REF).case["tags"] == ["petition_risk"]
+    with pytest.raises(cases.InvalidInput):
+        cases.set_tags(case, T0, "d", ["vip"], [], REF)
+    lead = cases.leader_assign(case, T0, "leader-1", "leader:140106:centre:3", "三日内化解", REF)
+    assert events(lead, "leader_assigned")[0] == {"leader": "leader:140106:centre:3", "instruction": "三日内化解"}
+    assert cases.rated(case, T0, 5).case["rating"]["score"] == 5

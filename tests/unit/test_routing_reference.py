@@ -1,0 +1,144 @@
+"""The reference directory: real divisions, well-formed units, the lookup the other services use."""
+
+import copy
+import re
+
+import pytest
+import yaml
+
+from services.routing.dependencies import DEFAULT_DIRECTORY, DEFAULT_RULES, load_reference
+from services.routing.domain import Reference, ReferenceDataError
+from services.routing.domain.reference import Directory, scope_keys
+
+REF = load_reference(DEFAULT_DIRECTORY, DEFAULT_RULES)
+DIRECTORY = REF.directory
+
+TAIYUAN = {"140105": "小店区", "140106": "迎泽区", "140107": "杏花岭区", "140108": "尖草坪区", "140109": "万柏林区",
+           "140110": "晋源区", "140121": "清徐县", "140122": "阳曲县", "140123": "娄烦县", "140181": "古交市"}
+CATEGORIES = ("labour", "family", "domestic_violence", "neighbour", "property_management", "lending", "consumer",
+              "traffic", "medical", "land", "construction", "education", "environment", "tenancy", "contract", "other")
+
+
+def raw(path=DEFAULT_DIRECTORY):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def test_the_real_divisions_of_design_6_with_populations():
+    for code, name in TAIYUAN.items():
+        division = DIRECTORY.division(code)
+        assert division.name == name and division.parent == "140100" and division.population > 50_000
+    assert DIRECTORY.division("140100").population > 5_000_000
+    assert DIRECTORY.division("620102").name == "城关区" and DIRECTORY.division("620104").name == "西固区"
+    assert DIRECTORY.division("620702").name == "甘州区" and DIRECTORY.division("620702").parent == "620700"
+    assert DIRECTORY.division("360900").name == "宜春市"
+    assert DIRECTORY.population("620702") == 517_000  # 总人口51.7万, as the Ganzhou report says
+
+
+def test_townships_communities_and_grids_are_well_formed_and_nested():
+    levels = {"city": 6, "county": 6, "township": 9, "community": 12}
+    for division in DIRECTORY.divisions.values():
+        assert re.fullmatch(r"\d+", division.code) and len(division.code) == levels[division.level]
+        if division.parent:
+            parent = DIRECTORY.division(division.parent)
+            assert parent is not None
+            assert division.code.startswith(parent.code if division.level != "county" else parent.code[:4])
+    grids = [unit for unit in DIRECTORY.units.values() if unit.kind == "grid"]
+    assert grids and all(DIRECTORY.division(unit.jurisdiction).level == "community" for unit in grids)
+    assert len([d for d in DIRECTORY.divisions.values() if d.code.startswith("140106") and d.level == "township"]) == 7
+
+
+def test_every_unit_id_follows_the_cross_service_agreement():
+    patterns = {
+        "centre": r"\d{6}:centre", "city": r"\d{6}:centre", "department": r"\d{6}:[a-z_]+",
+        "township": r"\d{9}:office", "community": r"\d{12}:committee", "grid": r"grid:\d{12}-\d{2}",
+        "committee": r"\d{6}:committee:[a-z_]+",
+    }
+    for unit in DIRECTORY.units.values():
+        assert re.fullmatch(patterns[unit.kind], unit.unit_id), unit.unit_id
+        assert set(unit.contacts) == {"phone", "email", "wechat_openid", "inbox_id"}
+        assert all(unit.contacts.values()), unit.unit_id
+        assert unit.leaders and all(leader["name"] and leader["phone"] for leader in unit.leaders)
+
+
+def test_lookup_unit_answers_the_agreed_shape():
+    hrss = DIRECTORY.lookup_unit("140106:hrss")
+    assert set(hrss) == {"unit_id", "name", "kind", "level", "jurisdiction", "contacts", "leaders"}
+    assert hrss["name"] == "迎泽区人力资源和社会保障局" and hrss["kind"] == "department"
+    assert hrss["level"] == "county" and hrss["jurisdiction"] == "140106"
+    assert set(hrss["leaders"][0]) == {"name", "title", "phone", "email", "inbox_id"}
+    assert DIRECTORY.lookup_unit("140100:centre")["kind"] == "city"
+    assert DIRECTORY.lookup_unit("140106:centre")["kind"] == "centre"
+    assert DIRECTORY.lookup_unit("140106:committee:labour")["kind"] == "committee"
+    assert DIRECTORY.lookup_unit("140106:nowhere") is None
+
+
+def test_every_category_has_a_lead_and_a_committee_in_every_county_except_other():
+    assert tuple(DIRECTORY.categories) == CATEGORIES
+    counties = [d.code for d in DIRECTORY.divisions.values() if d.level == "county"]
+    for category in DIRECTORY.categories.values():
+        if category.code == "other":
+            assert category.lead_department is None
+            continue
+        for county in counties:
+            assert DIRECTORY.department(county, category.lead_department), (county, category.code)
+            assert DIRECTORY.committee(county, category.committee), (county, category.code)
+    labour = DIRECTORY.categories["labour"]
+    assert labour.lead_department == "hrss" and labour.committee == "labour"
+    assert DIRECTORY.categories["family"].lead_department == "women"
+
+
+def test_departments_have_stationing_and_a_20_to_40_minute_band():
+    departments = DIRECTORY.listing("departments", "140106")
+    assert {row["key"] for row in departments} >= {"hrss", "housing", "court", "justice", "police", "petition"}
+    for row in departments:
+        assert 20 <= row["distance_minutes"] <= 40
+        assert row["stationing"]["mode"] in ("permanent", "rotating", "on_call")
+    by_key = {row["key"]: row for row in departments}
+    # 迎泽: 卫健、人社、教育、住建、城管等部门常驻
+    assert all(by_key[key]["stationing"]["mode"] == "permanent" for key in ("health", "hrss", "education", "housing"))
+    assert any(row["stationing"]["mode"] == "rotating" and row["stationing"]["weekdays"] for row in departments)
+
+
+def test_locate_places_codes_and_grids_or_says_why_not():
+    place = DIRECTORY.locate("140106001001")
+    assert (place.county, place.township, place.community, place.problem) == (
+        "140106", "140106001", "140106001001", None)
+    grid = DIRECTORY.locate("140106", "140106001001-01")
+    assert grid.community == "140106001001" and grid.grid == "140106001001-01" and grid.problem is None
+    assert "unknown township" in DIRECTORY.locate("140106999").problem
+    assert "a city" in DIRECTORY.locate("140100").problem and DIRECTORY.locate("140100").city == "140100"
+    assert "not inside" in DIRECTORY.locate("140105", "140106001001-01").problem
+    assert "unknown county" in DIRECTORY.locate("999999").problem
+
+
+def test_scope_keys_are_every_prefix_a_token_may_name():
+    assert scope_keys("140106001001") == ["14", "1401", "140106", "140106001", "140106001001"]
+    assert scope_keys("620702") == ["62", "6207", "620702"]
+
+
+def test_listing_and_its_kinds():
+    assert {row["code"] for row in DIRECTORY.listing("jurisdictions", "1401")} >= set(TAIYUAN)
+    assert len(DIRECTORY.listing("categories")) == 16
+    with pytest.raises(KeyError):
+        DIRECTORY.listing("rooms")
+
+
+def test_bad_reference_data_is_refused_with_the_entry_named():
+    data = raw()
+    broken = copy.deepcopy(data)
+    broken["cities"][0]["counties"][0]["departments"]["hrss"]["distance_minutes"] = "far"
+    with pytest.raises(ReferenceDataError, match="140105:hrss"):
+        Directory.from_data(broken)
+    broken = copy.deepcopy(data)
+    broken["categories"]["labour"]["lead_department"] = "ministry_of_magic"
+    with pytest.raises(ReferenceDataError, match="category labour"):
+        Directory.from_data(broken)
+    broken = copy.deepcopy(data)
+    broken["cities"][0]["counties"][0]["townships"][0]["code"] = "1401"
+    with pytest.raises(ReferenceDataError, match="9-digit"):
+        Directory.from_data(broken)
+    rules = raw(DEFAULT_RULES)
+    rules["triage"]["fallback_unit"] = "999999:centre"
+    with pytest.raises(ReferenceDataError, match="fallback_unit"):
+        Reference.from_data(data, rules)
