@@ -48,6 +48,7 @@ batch_route = BatchRoute.decorator
 
 class CourtBridgeService(PlatformService):
     name = "court_bridge"
+    declare_metrics = CourtMetrics
     store = Store(CourtBridgeRepository)
     courts = CourtReference()
     clock = Clock()

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import email
 import json
+import mailbox
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from email import policy
+from pathlib import Path
 from typing import ClassVar
 
 import eventlet
-from aiosmtpd.controller import Controller
 from eventlet import wsgi
 from nameko.rpc import rpc
 
-from tests.support.infra import free_port
+from tests.support.infra import free_port, wait_for
 
 
 class StubIntake:
@@ -90,39 +95,51 @@ class HttpGateway:
         self.socket.close()
 
 
-class _Mailbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 2.0.0 Ok: queued"
-
-
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) on a free port; `messages` are parsed e-mails."""
+    """A real SMTP server (aiosmtpd) on a free port; `messages` are parsed e-mails.
+
+    It runs in its own process: under eventlet every green thread shares one OS thread,
+    and asyncio allows one running loop per OS thread, so an in-process aiosmtpd clashes
+    with any other loop in the test process.
+    """
 
     def __init__(self):
         self.port = free_port()
-        self.mailbox = _Mailbox()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
+        self.maildir = Path(tempfile.mkdtemp(prefix="onestop-smtp-"))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", f"127.0.0.1:{self.port}",
+             "--class", "aiosmtpd.handlers.Mailbox", str(self.maildir / "mail")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._accepts, timeout=20, message="the local SMTP server did not start")
+
+    def _accepts(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the local SMTP server exited with {self.process.returncode}")
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
 
     @property
     def messages(self) -> list:
-        return self.mailbox.messages
+        box = mailbox.Maildir(self.maildir / "mail", create=False)
+        keys = sorted(box.keys(), key=lambda key: box.get_message(key).get_date())
+        return [email.message_from_bytes(box.get_bytes(key), policy=policy.default) for key in keys]
 
     def to(self, address: str) -> list:
-        return [m for m in self.messages if m["X-Envelope-To"] == address]
+        return [m for m in self.messages if m["X-RcptTo"] == address]
 
     @staticmethod
     def text(message) -> str:
         return message.get_content()
 
     def close(self) -> None:
-        self.controller.stop()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.maildir, ignore_errors=True)
 
 
 def port_is_closed() -> int:
