@@ -248,6 +248,24 @@ class AgreementReached(_Data):
     confirmation_requested = fields.Boolean(required=True)
     agreement_hash = fields.String(required=True)
     court_referred = fields.Boolean(load_default=False)
+    # Added (compatible): what the court needs to confirm the agreement (司法确认) and to
+    # check it against the hash: the terms as they stand in the document, who mediated, when.
+    terms = fields.List(fields.String(), load_default=list)
+    mediator_id = fields.String(load_default=None, allow_none=True)
+    agreed_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class SessionRecord(_Data):
+    """One session as the mediation record (调解笔录) shows it: no names, party ids only."""
+
+    session_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    purpose = fields.String(load_default="mediation")
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    mediator_id = fields.String(load_default=None, allow_none=True)
+    attended = fields.List(fields.String(), load_default=list)
+    absent = fields.List(fields.String(), load_default=list)
 
 
 class MediationFailed(_Data):
@@ -255,6 +273,13 @@ class MediationFailed(_Data):
     undisputed_facts = fields.String(load_default=None, allow_none=True)
     wants_litigation = fields.Boolean(load_default=False)
     court_referred = fields.Boolean(load_default=False)
+    # Added (compatible): the mediation record the court receives with a failed referral or
+    # a filing (调解不成 → 立案 carries the record and the undisputed facts).
+    failed_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    mediator_id = fields.String(load_default=None, allow_none=True)
+    sessions = fields.List(fields.Nested(SessionRecord), load_default=list)
+    unreachable_parties = fields.List(fields.String(), load_default=list)
+    refusing_parties = fields.List(fields.String(), load_default=list)
 
 
 class MediationWithdrawn(_Data):
@@ -323,6 +348,36 @@ class EnforcementApplied(_Data):
     application_id = fields.String(required=True)
 
 
+class ReferralExtended(_Data):
+    """The parties consented to more time for a pre-suit mediation; the court was told."""
+
+    court_id = fields.String(required=True)
+    referral_id = fields.String(required=True)
+    previous_deadline = fields.AwareDateTime(required=True)
+    deadline = fields.AwareDateTime(required=True)
+    reason = fields.String(required=True)
+
+
+class ConfirmationDue(_Data):
+    """A judicial confirmation window (30 days from the agreement) closing or closed unapplied."""
+
+    court_id = fields.String(required=True)
+    agreement_id = fields.String(required=True)
+    deadline = fields.AwareDateTime(required=True)
+    level = fields.String(required=True, validate=validate.OneOf(["due_soon", "overdue"]))
+
+
+class CourtMessageStuck(_Data):
+    """A message to a court's system that keeps failing: the court clerk must look at it."""
+
+    court_id = fields.String(required=True)
+    message_id = fields.String(required=True)
+    operation = fields.String(required=True)
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+    last_error = fields.String(load_default=None, allow_none=True)
+    referral_id = fields.String(load_default=None, allow_none=True)
+
+
 # -- notify -------------------------------------------------------------------------------
 class NotificationOutcome(_Data):
     notification_id = fields.String(required=True)
@@ -371,12 +426,60 @@ EVENT_DATA: dict[str, dict[str, type[Schema]]] = {
         "filing_requested": FilingRequested,
         "case_filed": CaseFiled,
         "enforcement_applied": EnforcementApplied,
+        "referral_extended": ReferralExtended,
+        "confirmation_due": ConfirmationDue,
+        "message_stuck": CourtMessageStuck,
     },
     "notify": {
         "notification_sent": NotificationOutcome,
         "notification_failed": NotificationOutcome,
     },
 }
+
+# Who consumes what (docs/contracts.md). The outbox relay reads an unroutable event of a
+# subscribed type as "its consumer's queue is missing" (kept, retried, alerted on) and one
+# of a type nobody subscribes to as a record for whoever may listen later (marked unrouted
+# at once). tests/unit/test_contracts.py holds this to the services' handlers.
+SUBSCRIBERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("intake", "case_registered"): ("court_bridge", "notify", "routing"),
+    ("intake", "case_merged"): ("court_bridge", "routing"),
+    ("intake", "case_closed"): ("routing",),
+    ("intake", "rating_submitted"): ("routing",),
+    ("routing", "case_assigned"): ("intake", "notify"),
+    ("routing", "case_accepted"): ("intake",),
+    ("routing", "case_returned"): ("intake", "notify"),
+    ("routing", "case_resolved"): ("intake", "mediation"),
+    ("routing", "mediation_requested"): ("intake", "mediation"),
+    ("routing", "departments_summoned"): ("intake", "notify"),
+    ("routing", "summons_acknowledged"): ("intake",),
+    ("routing", "sla_warning"): ("intake", "notify"),
+    ("routing", "case_escalated"): ("intake", "notify"),
+    ("routing", "leader_assigned"): ("intake", "notify"),
+    ("mediation", "session_scheduled"): ("intake", "notify", "routing"),
+    ("mediation", "session_reminder"): ("notify",),
+    ("mediation", "session_cancelled"): ("intake", "notify"),
+    ("mediation", "agreement_reached"): ("court_bridge", "intake", "notify", "routing"),
+    ("mediation", "mediation_failed"): ("court_bridge", "intake", "routing"),
+    ("mediation", "mediation_withdrawn"): ("court_bridge", "intake", "routing"),
+    ("mediation", "followup_required"): ("intake", "notify"),
+    ("mediation", "followup_recorded"): ("intake", "routing"),
+    ("court_bridge", "referral_received"): ("intake",),
+    ("court_bridge", "referral_feedback_sent"): ("intake",),
+    ("court_bridge", "confirmation_applied"): ("intake",),
+    ("court_bridge", "confirmation_granted"): ("intake", "notify"),
+    ("court_bridge", "confirmation_rejected"): ("intake", "notify"),
+    ("court_bridge", "filing_requested"): ("intake",),
+    ("court_bridge", "case_filed"): ("intake", "notify", "routing"),
+    ("court_bridge", "enforcement_applied"): ("intake",),
+    ("court_bridge", "referral_extended"): ("intake", "routing"),
+    ("court_bridge", "confirmation_due"): ("intake", "notify"),
+    ("court_bridge", "message_stuck"): ("notify",),
+}
+
+
+def is_subscribed(source: str, event_type: str) -> bool:
+    return bool(SUBSCRIBERS.get((source, event_type)))
+
 
 SCHEMA_VERSIONS: dict[tuple[str, str], int] = {
     (source, event_type): 1 for source, types in EVENT_DATA.items() for event_type in types

@@ -51,7 +51,7 @@ class ServiceMetrics(SharedExtension):
         )
         self.events_unrouted = self.counter(
             "onestop_events_unrouted_total",
-            "Events the broker could not route (no consumer queue bound) after the grace period",
+            "Events of a type no service subscribes to, published while no queue was bound",
             ["service", "event_type"],
         )
         self.outbox_pending = self.gauge(

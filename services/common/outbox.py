@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 
 from services.common import outbox_state
 from services.common.config import setting
-from services.common.contracts import utcnow
+from services.common.contracts import is_subscribed, utcnow
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection
 
@@ -46,7 +46,9 @@ class OutboxRelay(SharedExtension):
         self.service = self.container.service_name
         self.amqp_uri = config["AMQP_URI"]
         self.lease_seconds = float(setting(config, "OUTBOX_LEASE_SECONDS", 15))
-        self.unroutable_grace = float(setting(config, "OUTBOX_UNROUTABLE_GRACE_SECONDS", 300))
+        # A deployment without one of the consumer services (an agency running only its own)
+        # names the subscribed event types nobody there will ever read.
+        self.not_consumed_here = {str(name) for name in setting(config, "OUTBOX_NOT_CONSUMED_HERE", []) or []}
         self.exchange = get_event_exchange(self.service, config)
 
     def _publisher(self) -> AmqpPublisher:
@@ -121,13 +123,11 @@ class OutboxRelay(SharedExtension):
                 message_id=doc["_id"],
             )
         except UndeliverableMessage:
-            now = utcnow()
-            if outbox_state.still_in_grace(doc, now, self.unroutable_grace):
-                self._postpone(doc, "unroutable",
-                               outbox_state.unroutable_backoff(doc, now, self.unroutable_grace))
+            if self._awaits_a_consumer(doc["event_type"]):
+                self._postpone(doc, "unroutable", outbox_state.unroutable_backoff(doc.get("attempts", 0)))
             else:
                 self.outbox.update_one({"_id": doc["_id"], "status": outbox_state.PENDING},
-                                       outbox_state.mark_unrouted(now))
+                                       outbox_state.mark_unrouted(utcnow()))
                 self.service_metrics.events_unrouted.labels(self.service, doc["event_type"]).inc()
             return True
         except (KombuError, OSError, ConnectionError) as exc:
@@ -139,6 +139,10 @@ class OutboxRelay(SharedExtension):
         )
         self.service_metrics.events_published.labels(self.service, doc["event_type"]).inc()
         return True
+
+    def _awaits_a_consumer(self, event_type: str) -> bool:
+        return is_subscribed(self.service, event_type) and \
+            f"{self.service}.{event_type}" not in self.not_consumed_here
 
     def _postpone(self, doc: dict, reason: str, seconds: float) -> None:
         self.service_metrics.outbox_publish_failures.labels(

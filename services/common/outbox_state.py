@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 PENDING = "pending"
 SENT = "sent"
-# Published, but no queue was bound to receive it: no consumer of this event type has
-# ever started in this deployment. Kept for the record and counted, not retried forever.
+# Published, but no queue was bound to receive it, and no service subscribes to its type
+# (contracts.SUBSCRIBERS): a record for whoever may listen later. Kept and counted.
 UNROUTED = "unrouted"
 MAX_BROKER_BACKOFF_SECONDS = 10.0
-UNROUTABLE_BACKOFF_SECONDS = 30.0
+MAX_UNROUTABLE_BACKOFF_SECONDS = 60.0
 
 
 def new_entry(envelope: dict, now: datetime, writer_lease_seconds: float) -> dict:
@@ -50,16 +50,11 @@ def mark_unrouted(now: datetime) -> dict:
     return {"$set": {"status": UNROUTED, "unrouted_at": now, "sent_at": now}, "$unset": {"lease_until": ""}}
 
 
-def still_in_grace(entry: dict, now: datetime, grace_seconds: float) -> bool:
-    """Consumers declare their queues when they start; during a deployment's first minutes
-    an unroutable event is retried, since its consumer may simply not be up yet."""
-    return (now - entry["created_at"]).total_seconds() < grace_seconds
-
-
-def unroutable_backoff(entry: dict, now: datetime, grace_seconds: float) -> float:
-    """Try again within the grace period, and once more right at its end."""
-    remaining = grace_seconds - (now - entry["created_at"]).total_seconds()
-    return max(0.5, min(UNROUTABLE_BACKOFF_SECONDS, remaining))
+def unroutable_backoff(attempts: int) -> float:
+    """A subscribed event whose consumer queue is missing (the consumer has not started yet,
+    or its queue was deleted) stays pending: 1 s, 2 s, 4 s ... then every minute, until the
+    queue is there. It is never given up: the backlog alert tells the operator."""
+    return min(MAX_UNROUTABLE_BACKOFF_SECONDS, 2.0 ** max(attempts - 1, 0))
 
 
 def broker_backoff(attempts: int) -> float:

@@ -144,13 +144,30 @@ def test_a_relay_crash_between_publish_and_mark_sent_is_absorbed(start_service):
     assert routing.db.cases.count_documents({"_id": created["case_id"]}) == 1
 
 
-def test_an_event_nobody_subscribes_to_is_recorded_unrouted_after_the_grace_period(start_service):
-    intake = start_service(IntakeService, OUTBOX_UNROUTABLE_GRACE_SECONDS=0.5)  # no consumer of intake's events
+def test_an_event_whose_consumer_has_not_started_waits_for_it_and_is_delivered(start_service):
+    intake = start_service(IntakeService)  # routing, which subscribes, has never declared its queue
+    created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    def attempts():
+        return (intake.db.outbox.find_one({"envelope.case_id": created["case_id"]}) or {}).get("attempts", 0)
+
+    wait_for(lambda: attempts() >= 2, timeout=30, message="the unroutable event to be tried again")
+    entry = intake.db.outbox.find_one({"envelope.case_id": created["case_id"]})
+    assert entry["status"] == "pending" and entry["last_error"] == "unroutable"
+    assert 'onestop_outbox_pending_events{service="intake"} 1.0' in intake.get("/metrics").text
+    routing = start_service(RoutingService)
+    wait_for(lambda: routing_case(routing, created["case_code"]), timeout=60,
+             message="the event to reach routing once its queue exists")
+    wait_for(lambda: intake.db.outbox.find_one({"envelope.case_id": created["case_id"]})["status"] == "sent",
+             message="the event to be marked sent")
+
+
+def test_an_event_nobody_here_consumes_is_recorded_unrouted_at_once(start_service):
+    intake = start_service(IntakeService, OUTBOX_NOT_CONSUMED_HERE=["intake.case_registered"])
     created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
     entry = wait_for(lambda: intake.db.outbox.find_one({"envelope.case_id": created["case_id"],
                                                         "status": "unrouted"}),
-                     timeout=60, message="the unroutable event to be recorded unrouted")
-    assert entry["event_type"] == "case_registered"
+                     timeout=20, message="the unroutable event to be recorded unrouted")
+    assert entry["event_type"] == "case_registered" and entry["attempts"] <= 1
     wait_for(lambda: 'onestop_outbox_pending_events{service="intake"} 0.0' in intake.get("/metrics").text,
              message="the backlog to exclude it")
     assert 'onestop_events_unrouted_total{event_type="case_registered",service="intake"} 1.0' in \

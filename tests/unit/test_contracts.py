@@ -92,3 +92,26 @@ def test_every_design_event_type_has_a_contract():
     }
     for source, types in expected.items():
         assert types <= set(EVENT_DATA[source]), f"{source} lacks {types - set(EVENT_DATA[source])}"
+
+
+def test_the_subscriber_catalogue_is_what_the_services_really_consume():
+    import inspect
+
+    from services.common.consumers import ReliableEventHandler
+    from services.common.contracts import SUBSCRIBERS
+    from services.court_bridge.service import CourtBridgeService
+    from services.intake.service import IntakeService
+    from services.mediation.service import MediationService
+    from services.notify.service import NotifyService
+    from services.routing.service import RoutingService
+
+    handled: dict[tuple[str, str], set[str]] = {}
+    for service_cls in (IntakeService, RoutingService, MediationService, CourtBridgeService, NotifyService):
+        for _, method in inspect.getmembers(service_cls):
+            for entrypoint in getattr(method, "nameko_entrypoints", ()):
+                if isinstance(entrypoint, ReliableEventHandler):
+                    handled.setdefault((entrypoint.source_service, entrypoint.event_type), set()).add(
+                        service_cls.name)
+    assert {key: tuple(sorted(names)) for key, names in handled.items()} == \
+        {key: tuple(sorted(names)) for key, names in SUBSCRIBERS.items() if names}
+    assert set(SUBSCRIBERS) <= {(source, kind) for source, kinds in EVENT_DATA.items() for kind in kinds}

@@ -71,10 +71,16 @@ def test_broker_backoff_grows_and_is_capped():
     assert delays == sorted(delays)
 
 
-def test_an_unroutable_entry_is_retried_during_the_grace_period_then_recorded_unrouted():
-    doc = entry()
-    assert outbox_state.still_in_grace(doc, NOW + timedelta(seconds=299), grace_seconds=300)
-    assert not outbox_state.still_in_grace(doc, NOW + timedelta(seconds=300), grace_seconds=300)
-    doc = apply(doc, outbox_state.mark_unrouted(NOW + timedelta(seconds=300)))
+def test_an_unroutable_subscribed_entry_is_retried_ever_more_slowly_but_never_given_up():
+    delays = [outbox_state.unroutable_backoff(n) for n in range(1, 12)]
+    assert delays[:4] == [1, 2, 4, 8]
+    assert delays == sorted(delays) and max(delays) == outbox_state.MAX_UNROUTABLE_BACKOFF_SECONDS
+    doc = apply(entry(), outbox_state.postpone(NOW, "unroutable", delays[-1]))
+    assert doc["status"] == "pending"
+    assert matches(doc, outbox_state.claimable(NOW + timedelta(seconds=delays[-1])))
+
+
+def test_an_unrouted_entry_is_kept_and_never_claimed_again():
+    doc = apply(entry(), outbox_state.mark_unrouted(NOW))
     assert doc["status"] == "unrouted" and "lease_until" not in doc
     assert not matches(doc, outbox_state.claimable(NOW + timedelta(days=1)))
