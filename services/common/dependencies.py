@@ -8,7 +8,7 @@ from kombu import Connection
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from services.common.config import setting
+from services.common.config import check_production_safety, setting
 from services.common.consumers import RetryTopology
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import MongoConnection, Repository
@@ -73,6 +73,9 @@ class Health(DependencyProvider):
     service_metrics = ServiceMetrics()
 
     def setup(self) -> None:
+        # Here rather than in `onestop serve` alone: every way of starting a service (nameko run,
+        # a container image's entrypoint, a test) must refuse development secrets in production.
+        check_production_safety(self.container.config)
         self.amqp_uri = self.container.config["AMQP_URI"]
 
     def broker_reachable(self) -> bool:

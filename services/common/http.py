@@ -216,6 +216,8 @@ def parse_json(request) -> object:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValidationFailed("the body is not valid JSON", {"body": [str(exc)[:200]]},
                                code="invalid_json") from exc
+    except RecursionError as exc:  # the decoder recurses per level: thousands of "[" exhaust the stack
+        raise ValidationFailed("JSON is nested too deeply", {"body": ["too deep"]}) from exc
     _check_keys(value)
     return value
 

@@ -5,6 +5,7 @@ import json
 import pytest
 import requests
 
+from services.common.config import DEV_JWT_SECRET, ConfigError
 from services.intake.service import IntakeService
 from tests.support.samples import case_payload
 
@@ -47,6 +48,13 @@ def test_a_valid_case_is_stored_and_audited(intake):
     assert outbox["event_type"] == "case_registered"
 
 
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize("name,data,status,code", [
     ("not json", b"{not json", 400, "invalid_json"),
     ("empty body", b"", 400, "invalid_json"),
@@ -61,6 +69,8 @@ def test_a_valid_case_is_stored_and_audited(intake):
     ("110 without incident", json.dumps(case_payload(channel="police_110")).encode(), 400,
      "validation_failed"),
     ("2 MB body", json.dumps(case_payload(description="x" * 2_000_000)).encode(), 413, "payload_too_large"),
+    ("nested 100k deep", b"[" * 100_000 + b"]" * 100_000, 400, "validation_failed"),
+    ("nested 40 deep", json.dumps(case_payload(attachments=nested(40))).encode(), 400, "validation_failed"),
 ])
 def test_bad_input_gets_its_json_error_and_stores_nothing(intake, name, data, status, code):
     headers = {**intake.headers(**CLERK), "Content-Type": "application/json"}
@@ -125,3 +135,9 @@ def test_readiness_reports_a_dead_broker(start_service):
     response = intake.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] is False
+
+
+def test_a_service_refuses_to_start_in_production_with_a_development_secret(start_service):
+    with pytest.raises(ConfigError, match="ONESTOP_JWT_SECRET is the development default"):
+        start_service(IntakeService, ONESTOP_ENV="prod", ONESTOP_JWT_SECRET=DEV_JWT_SECRET,
+                      ONESTOP_PII_KEY="p" * 40)
