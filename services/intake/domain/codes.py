@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,10 +20,6 @@ def case_code(jurisdiction: str, day: date, category: str, sequence: int) -> str
     The sequence has at least four digits; a county's ten-thousandth case of a day gets five.
     """
     return format_code(f"{county_of(jurisdiction)}{day:%y%m%d}{CATEGORY_CODES[category]}{sequence:04d}")
-
-
-def new_case_id() -> str:
-    return uuid.uuid4().hex
 
 
 def local_day(moment: datetime) -> date:
