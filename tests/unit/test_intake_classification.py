@@ -67,6 +67,38 @@ def test_a_negated_threat_does_not_count_but_another_mention_does():
     assert "self_harm_threat" in classify("并未报警，扬言自杀").risk_flags
 
 
+@pytest.mark.parametrize("text", [
+    "申请人多年来在工地拼命工作，却被拖欠工资",
+    "他每天拼命干活养家",
+    "商家打出跳楼价促销，实际商品与宣传不符",
+    "店铺跳楼大甩卖后拒绝退货",
+])
+def test_everyday_phrases_containing_a_threat_keyword_are_not_threats(text):
+    result = classify(text)
+    assert "violence_threat" not in result.risk_flags and "self_harm_threat" not in result.risk_flags
+    assert not result.immediate_red
+
+
+@pytest.mark.parametrize("text,flag", [
+    ("申请人多年来拼命工作被拖欠工资，扬言要去拼命", "violence_threat"),
+    ("被拖欠工资，说要跟老板拼命", "violence_threat"),
+    ("商家说是跳楼价，申请人扬言要跳楼", "self_harm_threat"),
+])
+def test_a_threat_next_to_an_excluded_phrase_still_counts(text, flag):
+    result = classify(text)
+    assert flag in result.risk_flags and result.immediate_red
+    assert result.reasons[flag] == "mentions " + ("拼命" if flag == "violence_threat" else "跳楼")
+
+
+def test_an_exclusion_applies_only_to_the_occurrence_it_covers():
+    rules = parse_classification({"rules": [{"flag": "t", "kind": "keywords", "severity": "critical",
+                                             "any": ["拼命"]}], "exclusions": {"拼命": ["拼命工作", "玩命拼命"]}})
+    assert not rules.mentions("拼命工作", "拼命")
+    assert not rules.mentions("他玩命拼命", "拼命")       # the keyword in the middle of its phrase
+    assert rules.mentions("拼命工作不如去拼命", "拼命")
+    assert rules.mentions("拼命", "拼命")
+
+
 def test_vulnerable_parties_by_age_from_the_id_number_or_by_words():
     assert "vulnerable_party" in classify(ages=(72,)).risk_flags
     assert "vulnerable_party" in classify(ages=(16,)).risk_flags
@@ -118,6 +150,12 @@ def test_ages_come_from_resident_id_numbers_only():
     ({"rules": [{"flag": "x", "kind": "amount", "severity": "major", "min_amount": 5,
                  "by_category": {"pets": 1}}]}, "unknown categories"),
     ({"rules": [{"flag": "x", "kind": "category", "severity": "major", "categories": ["pets"]}]}, "categories"),
+    ({"rules": [{"flag": "x", "kind": "keywords", "severity": "major", "any": ["拼命"]}],
+      "exclusions": {"拼命": ["努力工作"]}}, "contain 拼命"),
+    ({"rules": [{"flag": "x", "kind": "keywords", "severity": "major", "any": ["拼命"]}],
+      "exclusions": {"跳楼": ["跳楼价"]}}, "not a keyword of any rule"),
+    ({"rules": [{"flag": "x", "kind": "keywords", "severity": "major", "any": ["拼命"]}],
+      "exclusions": ["拼命工作"]}, "expected a mapping"),
 ])
 def test_bad_rule_data_is_refused_with_a_clear_message(raw, message):
     with pytest.raises(RulesError, match=message):

@@ -77,6 +77,8 @@ def max_severity(*severities: str) -> str:
 class Classifier:
     rules: tuple[Rule, ...]
     negations: tuple[str, ...] = ()
+    # keyword -> everyday phrases it is part of that carry no threat (拼命工作: "work hard")
+    exclusions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def history_lookback(self) -> timedelta:
@@ -143,12 +145,25 @@ class Classifier:
         return "mentions " + "、".join(hits) if hits else None
 
     def mentions(self, text: str, word: str) -> bool:
-        """True when `word` occurs and at least one occurrence is not negated (没有自杀倾向)."""
+        """True when `word` occurs and at least one occurrence is neither negated (没有自杀倾向)
+        nor part of an excluded phrase (拼命工作, 跳楼价)."""
         start = 0
         while (index := text.find(word, start)) >= 0:
-            if not any(text[max(0, index - len(neg)):index] == neg for neg in self.negations):
+            negated = any(text[max(0, index - len(neg)):index] == neg for neg in self.negations)
+            if not negated and not self._excluded(text, word, index):
                 return True
             start = index + 1
+        return False
+
+    def _excluded(self, text: str, word: str, index: int) -> bool:
+        """True when the occurrence of `word` at `index` lies inside one of its excluded phrases."""
+        for phrase in self.exclusions.get(word, ()):
+            offset = phrase.find(word)
+            while offset >= 0:
+                begin = index - offset
+                if begin >= 0 and text.startswith(phrase, begin):
+                    return True
+                offset = phrase.find(word, offset + 1)
         return False
 
 
@@ -157,7 +172,30 @@ def parse_classification(raw: dict) -> Classifier:
     if not isinstance(raw["rules"], list) or not raw["rules"]:
         raise RulesError("classification: `rules` must be a non-empty list")
     rules = tuple(_parse_rule(entry, index) for index, entry in enumerate(raw["rules"]))
-    return Classifier(rules=rules, negations=tuple(string_list(raw.get("negations"), "classification.negations")))
+    return Classifier(rules=rules, negations=tuple(string_list(raw.get("negations"), "classification.negations")),
+                      exclusions=_parse_exclusions(raw.get("exclusions"), rules))
+
+
+def _parse_exclusions(raw: object, rules: tuple[Rule, ...]) -> dict[str, tuple[str, ...]]:
+    """`exclusions: {keyword: [phrase, ...]}`; each phrase contains its keyword, each keyword is a rule's."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RulesError("classification.exclusions: expected a mapping of keyword to phrases")
+    known = {word for rule in rules for word in rule.any_keywords}
+    known.update(word for rule in rules for group in rule.all_of for word in group)
+    exclusions = {}
+    for word, phrases in raw.items():
+        where = f"classification.exclusions.{word}"
+        if word not in known:
+            raise RulesError(f"{where}: not a keyword of any rule")
+        listed = string_list(phrases, where)
+        wrong = [phrase for phrase in listed if word not in phrase]
+        if not listed or wrong:
+            raise RulesError(f"{where}: a non-empty list of phrases that contain {word}"
+                             + (f" (not: {', '.join(wrong)})" if wrong else ""))
+        exclusions[word] = tuple(listed)
+    return exclusions
 
 
 def _parse_rule(entry: dict, index: int) -> Rule:
