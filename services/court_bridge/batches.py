@@ -8,8 +8,11 @@
      two resends racing) is answered "existing" and simply recorded now;
   4. results are written in chunks — the referral records (unique per court and referral
      id), one `referral_received` each and the audit — one transaction per chunk. When a
-     racing request recorded some of a chunk first, the chunk is written item by item and
-     the ones it lost are answered "duplicate": nothing is emitted twice.
+     racing request recorded some of a chunk first (a duplicate key) or is recording them
+     (a write conflict that outlasts the transaction's retries), the chunk is written item
+     by item; the ones it lost are answered "duplicate" from the racer's record, or
+     `retry_later` while that record is not committed yet: nothing is emitted twice, and
+     the route never answers 500 for a race.
 
 When intake stops answering, or the request's time budget is spent, the items not yet sent
 are answered "rejected" with the reason `retry_later`: sending the batch again is harmless,
@@ -26,7 +29,7 @@ from datetime import datetime
 import eventlet
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError, UnknownService
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.common.auth import Principal
 from services.common.contracts import iso
@@ -42,6 +45,22 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK = 250
 INTAKE_RETRY_PAUSES = (0.1, 0.5)  # seconds before asking intake again about an item it failed on
 _item_schema = ReferralItemSchema()
+
+
+DUPLICATE_KEY, WRITE_CONFLICT = 11000, 112
+
+
+def lost_to_a_racer(exc: Exception) -> bool:
+    """True for the failures another request writing the same referral causes: a duplicate key
+    (it committed first) or a write conflict the transaction's retries did not get past (its
+    transaction is still open). Anything else is not ours to answer for."""
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors") or []
+        return bool(errors) and all(error.get("code") in (DUPLICATE_KEY, WRITE_CONFLICT) for error in errors)
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return isinstance(exc, OperationFailure) and (
+        exc.code == WRITE_CONFLICT or exc.has_error_label("TransientTransactionError"))
 
 
 @dataclass
@@ -231,18 +250,35 @@ class ReferralBatch:
         if opened:
             try:
                 self.store.transaction(lambda uow: self._write(uow, opened))
-            except BulkWriteError:
-                # A racing request recorded some of these first: write one by one.
+            except (BulkWriteError, DuplicateKeyError, OperationFailure) as exc:
+                if not lost_to_a_racer(exc):
+                    raise
+                # A racing request recorded (or is recording) some of these: write one by one.
                 for entry in opened:
                     try:
                         self.store.transaction(lambda uow, entry=entry: self._write(uow, [entry]))
-                    except DuplicateKeyError:
+                    except (DuplicateKeyError, OperationFailure) as exc:
+                        if not lost_to_a_racer(exc):
+                            raise
                         lost.add(entry.index)
         for entry in chunk:
             if entry.index in lost:
-                self._recorded_before(entry, self.db.referrals.find_one({"_id": entry.key}), results)
+                self._lost(entry, results)
             else:
                 self._answer(entry, self._outcome(entry), results)
+
+    def _lost(self, entry: Entry, results: Results) -> None:
+        """A racing request won this referral's record: answer from its record. While the racer's
+        transaction is still open its record cannot be read yet, and it may still abort: the
+        court is told to send the item again rather than "duplicate" for a referral that might
+        never be recorded."""
+        doc = self.db.referrals.find_one({"_id": entry.key})
+        if doc is not None:
+            self._recorded_before(entry, doc, results)
+        else:
+            results.set(entry.index, entry.channel_ref, "rejected", reason="retry_later",
+                        detail="another request is recording this referral now; send the batch again to "
+                               "see its result")
 
     def _write(self, uow, entries: list[Entry]) -> None:
         docs = [self._record_doc(entry) for entry in entries]

@@ -150,6 +150,48 @@ def test_a_referral_a_racing_request_records_first_is_answered_duplicate_and_emi
     assert bridge.db.referrals.count_documents({}) == 3
 
 
+def racer_record(ref: str) -> dict:
+    return {"_id": f"{COURT_ID}|{ref}", "court_id": COURT_ID, "referral_id": ref, "state": "open",
+            "case_code": "racer-code", "case_id": "racer"}
+
+
+def test_a_one_item_batch_a_racing_resend_records_first_is_answered_duplicate_not_500(bridge):
+    # One item to write is one insert_one: a duplicate key there must not escape as a 500.
+    StubIntake.on_call = lambda payload: bridge.db.referrals.insert_one(racer_record("R-1"))
+    response = post_batch(bridge, batch("B-12", [referral_item("R-1")]))
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert (result["result"], result["reason"], result["case_code"]) == ("duplicate", "already_received",
+                                                                         "racer-code")
+    assert bridge.db.outbox.count_documents({}) == 0 and bridge.db.referrals.count_documents({}) == 1
+    assert metric(bridge, "onestop_court_referrals_total", court=COURT_ID, result="duplicate") == 1
+
+
+def test_a_racing_resend_still_writing_its_record_is_answered_retry_later_not_500(bridge):
+    # The racer's transaction holds the referral's key while we record: every attempt of ours
+    # ends in a write conflict. Once the racer commits, a resend is answered from its record.
+    racer = bridge.db.client.start_session()
+
+    def racing_request(payload):
+        if payload["channel_ref"] == "R-1":
+            racer.start_transaction()
+            bridge.db.referrals.insert_one(racer_record("R-1"), session=racer)
+
+    StubIntake.on_call = racing_request
+    response = post_batch(bridge, batch("B-13", [referral_item("R-1"), referral_item("R-2")]))
+    assert response.status_code == 200, response.text
+    first, second = response.json()["results"]
+    assert (first["result"], first["reason"]) == ("rejected", "retry_later") and "another request" in first["detail"]
+    assert second["result"] == "accepted"  # the rest of the chunk is written item by item
+    assert [doc["envelope"]["data"]["referral_id"] for doc in bridge.db.outbox.find()] == ["R-2"]
+    racer.commit_transaction()
+    racer.end_session()
+    assert bridge.db.referrals.find_one({"referral_id": "R-1"})["case_code"] == "racer-code"
+    again = post_batch(bridge, batch("B-13", [referral_item("R-1")])).json()["results"][0]
+    assert (again["result"], again["reason"], again["case_code"]) == ("duplicate", "already_received", "racer-code")
+    assert bridge.db.outbox.count_documents({"event_type": "referral_received"}) == 1
+
+
 def test_a_referral_intake_rejects_is_answered_with_intakes_reason_and_can_be_sent_again(bridge):
     StubIntake.mode = "reject"
     result = post_batch(bridge, batch("B-5", [referral_item("R-1")])).json()["results"][0]
