@@ -72,6 +72,8 @@ def build_openapi(service: str, routes: list[Route], version: str = "1.0.0") -> 
         }
         if route.roles:
             operation["description"] = "Roles: " + ", ".join(route.roles)
+            # machine-readable for clients and for the security checks that try every route
+            operation["x-onestop-roles"] = list(route.roles)
         if route.request_schema is not None:
             operation["requestBody"] = {
                 "required": True,
