@@ -241,7 +241,9 @@ FACTS = {"amount": 30000.0, "people_involved": 2, "severity": "general", "risk_f
 
 @pytest.mark.parametrize("category,facts,undisputed,track,why", [
     ("lending", FACTS, "借款事实无异议", filing.FAST_TRACK, None),
-    ("family", {**FACTS, "amount": None}, "婚姻关系无异议", filing.FAST_TRACK, None),
+    ("family", {**FACTS, "amount": None}, "婚姻关系无异议", filing.PRIORITY, "amount in dispute is unknown"),
+    ("family", {**FACTS, "amount": 0.0}, "婚姻关系无异议", filing.FAST_TRACK, None),
+    ("lending", {**FACTS, "amount": 100000.0}, "借款事实无异议", filing.FAST_TRACK, None),
     ("lending", {**FACTS, "amount": 250000.0}, "借款事实无异议", filing.PRIORITY, "amount"),
     ("labour", {**FACTS, "people_involved": 90}, "欠薪事实无异议", filing.PRIORITY, "90 people"),
     ("lending", {**FACTS, "severity": "major"}, "借款事实无异议", filing.PRIORITY, "severity"),

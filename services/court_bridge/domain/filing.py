@@ -37,7 +37,11 @@ def decide_track(category: str, facts: dict | None, undisputed_facts: str | None
         reasons.append("the case's facts (amount, people involved) are unknown")
     else:
         amount = facts.get("amount")
-        if amount is not None and amount > rules.max_amount:
+        if amount is None:
+            # 速裁 is for small, clear claims: a court cannot tell a claim is small when nobody
+            # stated its amount, so an unknown amount rules fast-track out (0 is a stated amount).
+            reasons.append(f"the amount in dispute is unknown (fast-track needs one ≤ {rules.max_amount:g})")
+        elif amount > rules.max_amount:
             reasons.append(f"amount {amount:g} is over {rules.max_amount:g}")
         people = facts.get("people_involved")
         if people is not None and people > rules.max_people_involved:
