@@ -72,6 +72,7 @@ class Entry:
     raw: dict
     answer: dict | None = None
     error: str | None = None
+    other_court: str | None = None  # the court whose case intake answered with, when not ours
 
 
 @dataclass
@@ -222,6 +223,8 @@ class ReferralBatch:
     def _outcome(self, entry: Entry) -> str:
         if entry.answer is None:
             return "retry"
+        if entry.other_court is not None:
+            return "clash"
         outcome = entry.answer.get("outcome")
         if outcome in ("registered", "merged", "existing") and entry.answer.get("case_code"):
             return "open"
@@ -245,6 +248,7 @@ class ReferralBatch:
         }
 
     def _record(self, chunk: list[Entry], results: Results) -> None:
+        self._find_clashes([entry for entry in chunk if self._outcome(entry) == "open"])
         opened = [entry for entry in chunk if self._outcome(entry) == "open"]
         lost: set[int] = set()
         if opened:
@@ -266,6 +270,29 @@ class ReferralBatch:
                 self._lost(entry, results)
             else:
                 self._answer(entry, self._outcome(entry), results)
+
+    def _find_clashes(self, opened: list[Entry]) -> None:
+        """Mark the items intake answered with a case another court referred.
+
+        intake finds an earlier registration by the referral id; two courts may use the same
+        ids, so "existing" can name another court's case. Filing this court's referral under
+        it would send this court's feedback about a case it never referred (and leave its own
+        referral unmediated): such an item is rejected. The other court is the one intake's
+        answer names (`court_referral.court_id`, when intake sends it) or, failing that, the
+        court of our own record of that case.
+        """
+        existing = [entry for entry in opened if entry.answer.get("outcome") == "existing"]
+        if not existing:
+            return
+        recorded = self.store.courts_of_cases([entry.answer["case_code"] for entry in existing])
+        for entry in existing:
+            named = (entry.answer.get("court_referral") or {}).get("court_id")
+            courts = {named} if named else recorded.get(entry.answer["case_code"], set())
+            others = sorted(court for court in courts if court != self.court.court_id)
+            if others:
+                entry.other_court = others[0]
+                log.error("referral batch %s: intake answered referral %s with case %s of court %s; rejected",
+                          self.batch_id, entry.channel_ref, entry.answer["case_code"], entry.other_court)
 
     def _lost(self, entry: Entry, results: Results) -> None:
         """A racing request won this referral's record: answer from its record. While the racer's
@@ -314,6 +341,11 @@ class ReferralBatch:
                             detail="the dispute was already registered; merged into that case")
             else:
                 results.set(entry.index, ref, rules.ACCEPTED, case_code=answer["case_code"])
+        elif kind == "clash":
+            results.set(entry.index, ref, "rejected", reason="referral_id_clash",
+                        detail=f"intake holds referral id {ref} as a case of {entry.other_court}; this court's "
+                               "referral was not registered and nothing was filed under that case — give it a "
+                               "referral id of its own, or ask the centre to look into it")
         elif kind == "rejected":
             results.set(entry.index, ref, "rejected", reason=entry.answer.get("error") or "rejected_by_intake",
                         detail=entry.answer.get("message"), fields=entry.answer.get("fields"))

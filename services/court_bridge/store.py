@@ -52,6 +52,15 @@ class CourtBridgeRepository(Repository):
                 found[doc["_id"]] = doc
         return found
 
+    def courts_of_cases(self, case_codes: list[str]) -> dict[str, set[str]]:
+        """The courts whose referrals became each of these cases (case code → court ids)."""
+        courts: dict[str, set[str]] = {}
+        for start in range(0, len(case_codes), IN_CHUNK):
+            for doc in self.db.referrals.find({"case_code": {"$in": case_codes[start:start + IN_CHUNK]}},
+                                              {"case_code": 1, "court_id": 1}):
+                courts.setdefault(doc["case_code"], set()).add(doc["court_id"])
+        return courts
+
     def referrals_for_case(self, case_code: str, states: tuple[str, ...] | None = None,
                            session=None) -> list[dict]:
         """The referrals that became this case, or were merged into it by intake."""

@@ -192,6 +192,31 @@ def test_a_racing_resend_still_writing_its_record_is_answered_retry_later_not_50
     assert bridge.db.outbox.count_documents({"event_type": "referral_received"}) == 1
 
 
+XIAODIAN = "140105:court"
+XIAODIAN_COURT = {"roles": ("court",), "jurisdictions": ("140105",), "agency": XIAODIAN}
+
+
+@pytest.mark.parametrize("intake_names_the_court", [False, True])
+def test_a_referral_id_intake_holds_for_another_courts_case_is_rejected_not_filed_under_it(
+        bridge, intake_names_the_court):
+    # 小店 and 迎泽 both number their referrals R-1; this intake (like intake before it keyed
+    # referrals by court) answers 迎泽's case for 小店's referral.
+    StubIntake.names_court = intake_names_the_court
+    yingze = referred(bridge, "R-1")
+    if intake_names_the_court:  # our record of 迎泽's referral is gone: only intake's answer can tell
+        bridge.db.referrals.delete_many({})
+    xiaodian_item = referral_item("R-1", jurisdiction="140105002", summary="民间借贷纠纷：王某诉赵某")
+    response = post_batch(bridge, batch("XD-1", [xiaodian_item], court_id=XIAODIAN), auth=XIAODIAN_COURT)
+    result = response.json()["results"][0]
+    assert (result["result"], result["reason"], result["case_code"]) == ("rejected", "referral_id_clash", None)
+    assert COURT_ID in result["detail"] and "not registered" in result["detail"]
+    assert bridge.db.referrals.count_documents({"court_id": XIAODIAN}) == 0
+    assert bridge.db.outbox.count_documents({"envelope.data.court_id": XIAODIAN}) == 0
+    assert [doc["referral_id"] for doc in bridge.db.referrals.find()] == ([] if intake_names_the_court else ["R-1"])
+    assert intake_case("R-1")["case_code"] == yingze  # intake's case stays 迎泽's
+    assert metric(bridge, "onestop_court_referrals_total", court=XIAODIAN, result="rejected") == 1
+
+
 def test_a_referral_intake_rejects_is_answered_with_intakes_reason_and_can_be_sent_again(bridge):
     StubIntake.mode = "reject"
     result = post_batch(bridge, batch("B-5", [referral_item("R-1")])).json()["results"][0]

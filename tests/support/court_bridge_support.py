@@ -41,6 +41,7 @@ class StubIntake:
     cases: dict = {}
     calls: list = []
     mode: str = "ok"  # ok | reject | fail | merge
+    names_court: bool = False  # answer with the case's court_referral, as intake may
     merge_into: dict | None = None  # for `merge`: {"case_id", "case_code"} of the earlier case
     on_call = None  # a test's hook, run before each registration (to stage a race)
 
@@ -51,6 +52,7 @@ class StubIntake:
         cls.mode = "ok"
         cls.merge_into = None
         cls.on_call = None
+        cls.names_court = False
 
     @rpc
     def register_case(self, payload: dict, actor: dict) -> dict:
@@ -65,7 +67,9 @@ class StubIntake:
                     "severity": None, "risk_flags": [], "error": "validation_failed",
                     "message": "the request has invalid fields", "fields": {"summary": ["too vague"]}}
         if key in StubIntake.cases:
-            return {**StubIntake.cases[key], "outcome": "existing"}
+            case = StubIntake.cases[key]
+            named = StubIntake.court_of(case) if StubIntake.names_court else {}
+            return {**{k: v for k, v in case.items() if k != "payload"}, **named, "outcome": "existing"}
         case = {"case_id": uuid.uuid4().hex,
                 "case_code": make_case_code(payload["jurisdiction"], payload["category"], len(StubIntake.cases) + 1),
                 "status": "registered", "duplicate_of": None, "severity": "general", "risk_flags": [],
@@ -76,6 +80,12 @@ class StubIntake:
         StubIntake.cases[key] = case
         outcome = "merged" if StubIntake.mode == "merge" else "registered"
         return {**{k: v for k, v in case.items() if k != "payload"}, "outcome": outcome}
+
+    @staticmethod
+    def court_of(case: dict) -> dict:
+        """What intake says of the court a case came from, when asked to name it."""
+        payload = case["payload"]
+        return {"court_referral": {"court_id": payload.get("court_id"), "referral_id": payload.get("channel_ref")}}
 
 
 def intake_case(channel_ref: str) -> dict:
