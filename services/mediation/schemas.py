@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.contracts import CATEGORIES, DIVISION_CODE
@@ -14,7 +16,10 @@ SESSION_KINDS = ("on_site", "video")
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 24-hour clock")
 UNIT_ID = validate.Regexp(r"^[0-9A-Za-z_:\-]{3,60}$", error="not a unit id (e.g. 140106:committee:family)")
 HTTPS_URL = validate.Regexp(r"^https://[^\s]{3,500}$", error="an https:// link")
+# intake's party ids; a name typed here instead would travel on the bus to the court
+PARTY_ID = validate.Regexp(r"^[0-9A-Za-z_\-]{1,64}$", error="a party id as intake gives it (letters, digits, - and _)")
 PARTY_ROLES = ("applicant", "respondent", "third_party")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 CANCEL_REASONS = ("party_request", "mediator_unavailable", "room_unavailable", "other")
 
 
@@ -25,6 +30,22 @@ class StrictSchema(Schema):
 
 def _text(max_length: int, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class Line(fields.String):
+    """One numbered line of a document (an agreement's term): surrounding blanks dropped, no
+    line breaks, so the text kept and sent on is exactly the text the document prints."""
+
+    default_error_messages = {"blank": "must not be blank",
+                              "control": "one line of text: no line breaks or control characters"}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise self.make_error("blank")
+        if CONTROL_CHARACTERS.search(text):
+            raise self.make_error("control")
+        return text
 
 
 # -- rooms --------------------------------------------------------------------------------------
@@ -161,7 +182,7 @@ class CancelSchema(StrictSchema):
 
 
 class PartyAttendanceSchema(StrictSchema):
-    party_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    party_id = fields.String(load_default=None, allow_none=True, validate=PARTY_ID)
     role = fields.String(required=True, validate=validate.OneOf(PARTY_ROLES))
     present = fields.Boolean(required=True)
     represented_by = fields.String(load_default=None, allow_none=True,
@@ -180,6 +201,19 @@ class AttendanceSchema(StrictSchema):
                               validate=validate.Length(max=30))
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
+    @validates_schema
+    def each_once(self, data, **kwargs):
+        """One entry per party and per department: the record cannot say one came and did not."""
+        errors = {}
+        party_ids = [party["party_id"] for party in data.get("parties", []) if party.get("party_id")]
+        units = [department["unit"] for department in data.get("departments", [])]
+        for field, values in (("parties", party_ids), ("departments", units)):
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                errors[field] = [f"listed more than once: {', '.join(repeated)}"]
+        if errors:
+            raise ValidationError(errors)
+
 
 # -- outcomes -----------------------------------------------------------------------------------
 class OutcomeSchema(StrictSchema):
@@ -188,18 +222,20 @@ class OutcomeSchema(StrictSchema):
 
     type = fields.String(required=True, validate=validate.OneOf(OUTCOME_TYPES))
     # agreement / partial
-    terms = fields.List(_text(1000), load_default=None, validate=validate.Length(min=1, max=50))
+    terms = fields.List(Line(validate=validate.Length(max=1000)), load_default=None,
+                        validate=validate.Length(min=1, max=50))
     facts = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=3000))
     amount = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=1e11))
     performance_deadline = fields.Date(load_default=None, allow_none=True)
     confirmation_requested = fields.Boolean(load_default=None)
-    unresolved = fields.List(_text(500), load_default=None, validate=validate.Length(max=50))
+    unresolved = fields.List(Line(validate=validate.Length(max=500)), load_default=None,
+                             validate=validate.Length(max=50))
     # failed / withdrawn
     reason = fields.String(load_default=None)
     detail = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    unreachable_parties = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=None,
+    unreachable_parties = fields.List(fields.String(validate=PARTY_ID), load_default=None,
                                       validate=validate.Length(max=50))
-    refusing_parties = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=None,
+    refusing_parties = fields.List(fields.String(validate=PARTY_ID), load_default=None,
                                    validate=validate.Length(max=50))
     undisputed_facts = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=5000))
     wants_litigation = fields.Boolean(load_default=None)

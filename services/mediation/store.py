@@ -152,8 +152,8 @@ class MediationRepository(Repository):
         cursor = self.db.files.find(query, {"history": 0}).sort("requested_at", DESCENDING)
         return list(cursor.skip(offset).limit(limit))
 
-    def sessions_of(self, file_id: str) -> list[dict]:
-        return list(self.db.sessions.find({"file_id": file_id}).sort("starts_at", ASCENDING))
+    def sessions_of(self, file_id: str, session=None) -> list[dict]:
+        return list(self.db.sessions.find({"file_id": file_id}, session=session).sort("starts_at", ASCENDING))
 
     def due_reminders(self, now: datetime, limit: int) -> list[dict]:
         return list(self.db.sessions.find({"status": SCHEDULED, "next_reminder_at": {"$lte": now}})

@@ -97,9 +97,10 @@ def test_a_family_dispute_from_routings_request_to_an_agreement_on_the_bus(start
                     {"party_id": "p-2", "role": "respondent", "present": True}],
         "departments": [{"unit": "140106:women_federation", "present": True}]}, auth=MEDIATOR)
     assert attended.status_code == 200, attended.text
+    terms = ["双方自愿离婚。", "李秀英于2026年12月31日前一次性支付王建国人民币50000元。"]
     concluded = mediation.post(f"/api/v1/mediations/{code}/outcome", {
-        "type": "agreement", "terms": ["双方自愿离婚。", "李秀英于2026年12月31日前一次性支付王建国人民币50000元。"],
-        "amount": 50000, "performance_deadline": "2026-12-31", "confirmation_requested": True}, auth=MEDIATOR)
+        "type": "agreement", "terms": terms, "amount": 50000, "performance_deadline": "2026-12-31",
+        "confirmation_requested": True}, auth=MEDIATOR)
     assert concluded.status_code == 201, concluded.text
     view = concluded.json()
     assert view["followup"]["planned_visits"] == 2 and view["followup"]["status"] == "open"
@@ -118,6 +119,11 @@ def test_a_family_dispute_from_routings_request_to_an_agreement_on_the_bus(start
     reached = on_bus["agreement_reached"]["data"]
     assert reached["agreement_hash"] == hashlib.sha256(document.content).hexdigest()
     assert reached["confirmation_requested"] is True and reached["partial"] is False
+    # what the court needs to confirm it: the terms as the document numbers them, who mediated, when
+    assert reached["terms"] == terms and reached["mediator_id"] == family_mediator
+    assert reached["agreed_at"] == "2026-11-25T02:00:00Z"
+    assert f"一、{terms[0]}" in text.splitlines()
     assert on_bus["followup_required"]["data"]["followup_id"] == view["followup"]["followup_id"]
-    assert mediation.db.outbox.count_documents({"status": "pending", "event_type": {
-        "$in": ["agreement_reached", "followup_required"]}}) == 0
+    # the relay marks them sent once the broker confirmed them, which may come just after delivery
+    wait_for(lambda: mediation.db.outbox.count_documents({"status": "pending", "event_type": {
+        "$in": ["agreement_reached", "followup_required"]}}) == 0, message="the outbox marked sent")

@@ -11,6 +11,7 @@ import pytest
 from nameko.rpc import rpc
 from pypdf import PdfReader
 
+from services.common.contracts import validate_envelope
 from services.mediation.service import MediationService
 from tests.support.broker import publish_event
 from tests.support.infra import wait_for
@@ -81,7 +82,8 @@ def test_an_agreement_gives_a_pdf_with_the_parties_and_terms_and_a_follow_up_pla
         "kind": "on_site", "room_id": centre.room, "mediator_id": centre.mediator,
         "starts_at": at(26, 9), "ends_at": at(26, 10)}, auth=DISPATCHER), "session_id")
 
-    recorded = outcome(centre, AGREEMENT)
+    # what the mediator typed around a term is not part of it: the document and the event carry the same text
+    recorded = outcome(centre, {**AGREEMENT, "terms": [f"  {term}\u3000" for term in AGREEMENT["terms"]]})
     assert recorded.status_code == 201, recorded.text
     view = recorded.json()
     assert view["status"] == "concluded" and view["outcome"]["type"] == "agreement"
@@ -96,12 +98,18 @@ def test_an_agreement_gives_a_pdf_with_the_parties_and_terms_and_a_follow_up_pla
                      "人民币50,000.00元", "2026年12月31日", "张淑芬", "迎泽区婚姻家庭纠纷人民调解委员会",
                      "2026年11月25日", "司法确认"):
         assert expected in text, expected
+    lines = text.splitlines()
+    for number, term in (("一", AGREEMENT["terms"][0]), ("二", AGREEMENT["terms"][1])):
+        assert f"{number}、{term}" in lines
 
     [reached] = outbox(svc, "agreement_reached")
     assert reached["case_code"] == centre.code and reached["category"] == "family"
     assert reached["data"] == {"agreement_id": view["agreement"]["agreement_id"], "partial": False,
                                "amount": 50000.0, "performance_deadline": "2026-12-31",
-                               "confirmation_requested": True, "agreement_hash": digest, "court_referred": False}
+                               "confirmation_requested": True, "agreement_hash": digest, "court_referred": False,
+                               "terms": AGREEMENT["terms"], "mediator_id": centre.mediator,
+                               "agreed_at": "2026-11-25T02:00:00Z"}
+    validate_envelope(reached, strict=True)
     [required] = outbox(svc, "followup_required")
     followup = svc.db.followups.find_one({"_id": required["data"]["followup_id"]})
     assert followup["planned_visits"] == 2 and followup["status"] == "open"
@@ -111,8 +119,13 @@ def test_an_agreement_gives_a_pdf_with_the_parties_and_terms_and_a_follow_up_pla
     assert cancelled["data"]["session_id"] == later and cancelled["data"]["reason"] == "outcome_recorded"
     assert svc.db.reservations.count_documents({"session_id": later}) == 0
     assert metric(svc, "onestop_mediation_outcomes_total", outcome="agreement", category="family") == 1
-    # names travel neither on the bus nor into the audit trail
-    assert "王建国" not in str(list(svc.db.outbox.find())) and "王建国" not in str(list(svc.db.audit_log.find()))
+    # the parties' names and contacts from intake travel neither on the bus nor into the audit trail; the
+    # court reads the terms as the mediator wrote them, and only there may a name stand
+    beyond_terms = list(svc.db.outbox.find())
+    for doc in beyond_terms:
+        doc["envelope"]["data"].pop("terms", None)
+    for personal in ("王建国", "李秀英", "13812345678", "桥东街"):
+        assert personal not in str(beyond_terms) and personal not in str(list(svc.db.audit_log.find())), personal
 
 
 def test_an_outcome_is_recorded_once(centre):
@@ -151,10 +164,62 @@ def test_an_agreement_needs_a_held_session_and_failure_carries_the_undisputed_fa
     assert failed.status_code == 201, failed.text
     [event] = outbox(svc, "mediation_failed")
     assert event["data"] == {"reason": "refused", "undisputed_facts": "双方于2015年登记结婚，育有一子。",
-                             "wants_litigation": True, "court_referred": False}
+                             "wants_litigation": True, "court_referred": False, "failed_at": "2026-11-24T00:00:00Z",
+                             "mediator_id": None, "sessions": [], "unreachable_parties": [],
+                             "refusing_parties": ["p-2"]}
     assert len(outbox(svc, "followup_required")) == 1  # family: on the list whatever the outcome
     assert failed.json()["agreement"] is None
     assert_error(svc.get(f"/api/v1/mediations/{centre.code}/agreement", auth=MEDIATOR), 404, "not_found")
+
+
+def test_a_failed_mediation_carries_its_record_of_sessions_by_party_id(centre):
+    svc = centre.svc
+    lawyer = created(svc.post("/api/v1/mediators", mediator(name="赵律师", type="lawyer"), auth=DISPATCHER),
+                     "mediator_id")
+
+    def book(day, hour, **changes):
+        body = {"kind": "on_site", "room_id": centre.room, "mediator_id": centre.mediator,
+                "starts_at": at(day, hour), "ends_at": at(day, hour + 1), **changes}
+        return created(svc.post(f"/api/v1/mediations/{centre.code}/sessions", body, auth=DISPATCHER), "session_id")
+
+    def attendance(session_id, day, hour, parties):
+        clock(svc).freeze(local(day, hour, 30).astimezone(UTC))
+        answer = svc.post(f"/api/v1/mediations/{centre.code}/sessions/{session_id}/attendance",
+                          {"parties": parties}, auth=MEDIATOR)
+        assert answer.status_code == 200, answer.text
+
+    first, aid = book(25, 9), book(25, 15, purpose="legal_aid", mediator_id=lawyer)
+    missed, dropped, later = book(26, 9), book(26, 15), book(27, 9)
+    attendance(first, 25, 9, [{"party_id": "p-1", "role": "applicant", "present": True},
+                              {"party_id": "p-2", "role": "respondent", "present": False},
+                              {"role": "third_party", "present": True}])
+    attendance(aid, 25, 15, [{"party_id": "p-1", "role": "applicant", "present": True}])
+    assert svc.post(f"/api/v1/mediations/{centre.code}/sessions/{dropped}/cancel", {"reason": "party_request"},
+                    auth=DISPATCHER).status_code == 200
+    attendance(missed, 26, 9, [{"party_id": "p-2", "role": "respondent", "present": False}])
+
+    failed = outcome(centre, {"type": "failed", "reason": "refused", "refusing_parties": ["p-2"],
+                              "unreachable_parties": [], "wants_litigation": True,
+                              "undisputed_facts": "双方于2015年登记结婚。"})
+    assert failed.status_code == 201, failed.text
+    [event] = outbox(svc, "mediation_failed")
+    validate_envelope(event, strict=True)
+    data = event["data"]
+    assert data["failed_at"] == "2026-11-26T01:30:00Z" and data["mediator_id"] == centre.mediator
+    assert data["refusing_parties"] == ["p-2"] and data["unreachable_parties"] == []
+    # the held session and the one nobody came to; not legal aid, the cancelled one, or the one released now
+    assert data["sessions"] == [
+        {"session_id": first, "kind": "on_site", "purpose": "mediation", "starts_at": "2026-11-25T01:00:00Z",
+         "ends_at": "2026-11-25T02:00:00Z", "mediator_id": centre.mediator, "attended": ["p-1"], "absent": ["p-2"]},
+        {"session_id": missed, "kind": "on_site", "purpose": "mediation", "starts_at": "2026-11-26T01:00:00Z",
+         "ends_at": "2026-11-26T02:00:00Z", "mediator_id": centre.mediator, "attended": [], "absent": ["p-2"]},
+    ]
+    assert [e["data"]["session_id"] for e in outbox(svc, "session_cancelled")] == [dropped, later]
+    assert "王建国" not in str(event) and "李秀英" not in str(event)
+    # a name typed where a party id belongs is refused, not carried to the court
+    other = open_file(svc, case_code(sequence=5))["case_code"]
+    assert_error(outcome(centre, {"type": "failed", "reason": "refused", "refusing_parties": ["李秀英"],
+                                  "wants_litigation": False}, code=other), 400, "validation_failed")
 
 
 def test_withdrawals_and_labour_cases(centre):

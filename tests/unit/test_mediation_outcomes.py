@@ -19,6 +19,26 @@ FAILED = {"type": "failed", "reason": "refused", "refusing_parties": ["p-2"], "w
           "undisputed_facts": "双方于2015年登记结婚。"}
 
 
+RECORDED_AT = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
+
+
+def session(session_id, status, parties, purpose="mediation", day=25):
+    return {"_id": session_id, "kind": "on_site", "purpose": purpose, "status": status, "mediator_id": "med-1",
+            "starts_at": datetime(2026, 11, day, 1, tzinfo=UTC), "ends_at": datetime(2026, 11, day, 2, tzinfo=UTC),
+            "attendance": {"parties": parties} if status in ("held", "no_show") else None}
+
+
+SESSIONS = [
+    session("ses-1", "held", [{"party_id": "p-1", "role": "applicant", "present": True},
+                              {"party_id": "p-2", "role": "respondent", "present": False},
+                              {"party_id": None, "role": "third_party", "present": True}]),
+    session("ses-2", "no_show", [{"party_id": "p-2", "role": "respondent", "present": False}], day=26),
+    session("ses-3", "held", [{"party_id": "p-1", "role": "applicant", "present": True}], purpose="counselling"),
+    session("ses-4", "cancelled", []),
+    session("ses-5", "scheduled", [], day=27),
+]
+
+
 def load(body):
     return OutcomeSchema().load(body)
 
@@ -74,12 +94,67 @@ def test_inputs_checked_against_today_and_the_reason():
     ({"type": "withdrawn", "reason": "settled_privately"}, "mediation_withdrawn", {"reason": "settled_privately"}),
 ])
 def test_each_outcome_emits_its_own_event_within_the_contract(body, event_type, expected):
-    kind, data = outcomes.event_for(load(body), court_referred=True, agreement_id="agr-1",
-                                    agreement_hash="ab" * 32)
+    kind, data = outcomes.event_for(load(body), court_referred=True, recorded_at=RECORDED_AT, mediator_id="med-1",
+                                    sessions=SESSIONS, agreement_id="agr-1", agreement_hash="ab" * 32)
     assert kind == event_type
     assert expected.items() <= data.items() and data["court_referred"] is True
     envelope = make_envelope("mediation", kind, case=CASE, data=data)  # producers are strict
     assert validate_envelope(envelope)["court_referred"] is True
+
+
+def test_an_agreement_sends_the_terms_the_document_numbers_with_who_mediated_and_when():
+    body = load({**AGREEMENT, "terms": ["  双方自愿离婚。\u3000", "婚生子由王建国抚养。"]})
+    _, data = outcomes.event_for(body, court_referred=False, recorded_at=RECORDED_AT, mediator_id="med-1",
+                                 agreement_id="agr-1", agreement_hash="ab" * 32)
+    assert data["terms"] == ["双方自愿离婚。", "婚生子由王建国抚养。"]
+    assert data["mediator_id"] == "med-1" and data["agreed_at"] == "2026-11-25T02:30:00Z"
+    text = render_text(outcomes.agreement_context(
+        case_code=CASE["case_code"], agreement_no="x", parties=outcomes.parties_on_agreement(CONTACTS),
+        outcome=body, mediator_name="张淑芬", organisation=None, concluded_on=date(2026, 11, 25)))
+    numbered = [line for line in text.splitlines() if line[:2] in ("一、", "二、")]
+    assert numbered == [f"{outcomes.chinese_numeral(n)}、{term}" for n, term in enumerate(data["terms"], 1)]
+
+
+@pytest.mark.parametrize("terms", [["双方自愿离婚。\n二、另有约定"], ["   "], ["a\tb"]])
+def test_a_term_is_one_printed_line(terms):
+    with pytest.raises(ValidationError) as info:
+        load({**AGREEMENT, "terms": terms})
+    assert "terms" in info.value.messages
+
+
+def test_a_failure_carries_the_mediation_record_by_party_id():
+    _, data = outcomes.event_for(load({**FAILED, "refusing_parties": ["p-2", "p-2"], "unreachable_parties": ["p-3"]}),
+                                 court_referred=True, recorded_at=RECORDED_AT, mediator_id="med-1", sessions=SESSIONS)
+    assert data["failed_at"] == "2026-11-25T02:30:00Z" and data["mediator_id"] == "med-1"
+    assert data["refusing_parties"] == ["p-2"] and data["unreachable_parties"] == ["p-3"]
+    # held and missed mediation sessions only: not counselling, not cancelled, not still ahead
+    assert data["sessions"] == [
+        {"session_id": "ses-1", "kind": "on_site", "purpose": "mediation", "starts_at": "2026-11-25T01:00:00Z",
+         "ends_at": "2026-11-25T02:00:00Z", "mediator_id": "med-1", "attended": ["p-1"], "absent": ["p-2"]},
+        {"session_id": "ses-2", "kind": "on_site", "purpose": "mediation", "starts_at": "2026-11-26T01:00:00Z",
+         "ends_at": "2026-11-26T02:00:00Z", "mediator_id": "med-1", "attended": [], "absent": ["p-2"]},
+    ]
+    validate_envelope(make_envelope("mediation", "mediation_failed", case=CASE, data=data), strict=True)
+    _, nothing_held = outcomes.event_for(load(FAILED), court_referred=False, recorded_at=RECORDED_AT,
+                                         mediator_id=None)
+    assert nothing_held["sessions"] == [] and nothing_held["mediator_id"] is None
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"reason": "refused", "refusing_parties": None, "unreachable_parties": ["p-3"]}, "refusing_parties"),
+    ({"reason": "unreachable", "refusing_parties": ["p-2"]}, "unreachable_parties"),
+    ({"refusing_parties": ["p-2"], "unreachable_parties": ["p-2"]}, "refusing_parties"),
+])
+def test_a_failure_names_the_parties_its_reason_is_about(changes, field):
+    with pytest.raises(outcomes.OutcomeInputError) as info:
+        outcomes.check_outcome_input(load({**FAILED, **changes}), date(2026, 11, 24))
+    assert info.value.field == field
+
+
+def test_party_ids_not_names_go_into_a_failure():
+    with pytest.raises(ValidationError) as info:
+        load({**FAILED, "refusing_parties": ["李秀英"]})
+    assert "refusing_parties" in info.value.messages
 
 
 def test_the_stored_outcome_keeps_only_what_was_said():

@@ -54,26 +54,28 @@ class OutcomesApi:
         agreement = self._agreement(found, body, now) if outcomes.produces_agreement(body["type"]) else None
         plan = followups.plan_for(found["category"], now, self.rules)
         followup_id = new_id("fu") if plan else None
-        ahead = [s for s in sessions if s["status"] == SCHEDULED and s["purpose"] == "mediation"
-                 and s["starts_at"] > now]
-        stored = outcomes.stored_outcome(body, recorded_at=now, recorded_by=request.principal.sub,
-                                         mediator_id=found.get("lead_mediator_id"))
-        event_type, data = outcomes.event_for(
-            body, court_referred=found["court_referred"],
-            agreement_id=agreement["_id"] if agreement else None,
-            agreement_hash=agreement["sha256"] if agreement else None)
+        lead = found.get("lead_mediator_id")
+        stored = outcomes.stored_outcome(body, recorded_at=now, recorded_by=request.principal.sub, mediator_id=lead)
         ref = case_ref(found)
 
         def conclude(uow):
+            # the sessions as they stand in this transaction: the record the event carries and the
+            # ones still ahead to release
+            sessions = self.store.sessions_of(found["_id"], session=uow.session)
+            ahead = [s for s in sessions if s["status"] == SCHEDULED and s["purpose"] == "mediation"
+                     and s["starts_at"] > now]
+            event_type, data = outcomes.event_for(
+                body, court_referred=found["court_referred"], recorded_at=now, mediator_id=lead, sessions=sessions,
+                agreement_id=agreement["_id"] if agreement else None,
+                agreement_hash=agreement["sha256"] if agreement else None)
             concluded = self.store.db.files.update_one(
-                {"_id": found["_id"], "status": OPEN, "outcome": None},
+                {"_id": found["_id"], "status": OPEN, "outcome": None, "lead_mediator_id": lead},
                 {"$set": {"status": CONCLUDED, "outcome": stored, "concluded_at": now, "updated_at": now,
                           "agreement_id": agreement["_id"] if agreement else None, "followup_id": followup_id},
                  "$push": {"history": {"at": now, "what": f"outcome:{body['type']}", "by": request.principal.sub}}},
                 session=uow.session)
             if concluded.matched_count == 0:
-                raise InvalidTransition("this mediation already has its outcome; an outcome is recorded once",
-                                        {"type": ["outcome already recorded"]})
+                self._refuse_changed_file(uow, found["_id"])
             if agreement:
                 self.store.db.agreements.insert_one(agreement, session=uow.session)
             for session in ahead:  # the mediation is over: free their rooms and tell the parties
@@ -97,6 +99,16 @@ class OutcomesApi:
         self.store.transaction(conclude)
         MediationMetrics(self.metrics).outcomes.labels(body["type"], found["category"]).inc()
         return json_response(self._file_view(self.store.db.files.find_one({"_id": found["_id"]})), status=201)
+
+    def _refuse_changed_file(self, uow, file_id: str) -> None:
+        """The file changed after it was read: another outcome, or the case was handed to another
+        mediator (the agreement and the event would name the wrong one)."""
+        current = self.store.db.files.find_one({"_id": file_id}, {"outcome": 1}, session=uow.session)
+        if current.get("outcome") is not None:
+            raise InvalidTransition("this mediation already has its outcome; an outcome is recorded once",
+                                    {"type": ["outcome already recorded"]})
+        raise Conflict("the case was handed to another mediator meanwhile; reload the file and record the outcome "
+                       "again", {"mediator_id": ["lead mediator changed meanwhile"]})
 
     def _agreement(self, found: dict, outcome: dict, now) -> dict:
         """Render the agreement with the parties' names as intake holds them (asked just now,

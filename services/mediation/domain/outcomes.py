@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+
+from services.common.contracts import iso
 
 OUTCOME_TYPES = ("agreement", "partial", "failed", "withdrawn")
 FAILURE_REASONS = ("refused", "unreachable", "no_agreement", "other")
@@ -53,17 +56,23 @@ def check_outcome_input(outcome: dict, today: date) -> None:
         if kind == "partial" and not outcome.get("unresolved"):
             raise OutcomeInputError("unresolved", "a partial agreement names the matters left unresolved")
     if kind == "failed":
-        named = set(outcome.get("unreachable_parties") or []) | set(outcome.get("refusing_parties") or [])
-        if outcome["reason"] in ("refused", "unreachable") and not named:
-            raise OutcomeInputError(
-                "refusing_parties" if outcome["reason"] == "refused" else "unreachable_parties",
-                "name the parties (party_id) who refused or could not be reached",
-            )
+        unreachable = set(outcome.get("unreachable_parties") or [])
+        refusing = set(outcome.get("refusing_parties") or [])
+        named = {"refused": ("refusing_parties", refusing), "unreachable": ("unreachable_parties", unreachable)}
+        if outcome["reason"] in named:
+            field, parties = named[outcome["reason"]]
+            if not parties:
+                raise OutcomeInputError(field, "name the parties (party_id) who refused or could not be reached")
+        if unreachable & refusing:
+            raise OutcomeInputError("refusing_parties", "a party who could not be reached cannot have refused: "
+                                    + ", ".join(sorted(unreachable & refusing)))
 
 
-def event_for(outcome: dict, *, court_referred: bool, agreement_id: str | None = None,
+def event_for(outcome: dict, *, court_referred: bool, recorded_at: datetime, mediator_id: str | None,
+              sessions: Iterable[dict] = (), agreement_id: str | None = None,
               agreement_hash: str | None = None) -> tuple[str, dict]:
-    """The event an outcome emits, and its data (docs/contracts.md)."""
+    """The event an outcome emits, and its data (docs/contracts.md). `mediator_id` is the lead
+    mediator; `sessions` are the file's sessions, of which a failure carries the record."""
     kind = outcome["type"]
     if produces_agreement(kind):
         deadline = outcome.get("performance_deadline")
@@ -75,6 +84,10 @@ def event_for(outcome: dict, *, court_referred: bool, agreement_id: str | None =
             "confirmation_requested": bool(outcome.get("confirmation_requested")),
             "agreement_hash": agreement_hash,
             "court_referred": court_referred,
+            # the very list the document numbers 一、二、…, so the court can hold one against the other
+            "terms": list(outcome["terms"]),
+            "mediator_id": mediator_id,
+            "agreed_at": iso(recorded_at),
         }
     if kind == "failed":
         return "mediation_failed", {
@@ -82,8 +95,44 @@ def event_for(outcome: dict, *, court_referred: bool, agreement_id: str | None =
             "undisputed_facts": outcome.get("undisputed_facts"),
             "wants_litigation": bool(outcome.get("wants_litigation")),
             "court_referred": court_referred,
+            "failed_at": iso(recorded_at),
+            "mediator_id": mediator_id,
+            "sessions": session_record(sessions),
+            "unreachable_parties": list(dict.fromkeys(outcome.get("unreachable_parties") or [])),
+            "refusing_parties": list(dict.fromkeys(outcome.get("refusing_parties") or [])),
         }
     return "mediation_withdrawn", {"reason": outcome["reason"], "court_referred": court_referred}
+
+
+RECORDED_STATUSES = ("held", "no_show")
+
+
+def session_record(sessions: Iterable[dict]) -> list[dict]:
+    """The mediation record (调解笔录) the court receives: the mediation sessions that were held
+    or that nobody came to, with who attended and who was absent — by party id only, names stay
+    with intake. Sessions not yet held or cancelled did not happen; legal aid and counselling
+    are help given to a party, not part of the mediation, and stay on the file."""
+    record = []
+    for session in sessions:
+        if session["purpose"] != "mediation" or session["status"] not in RECORDED_STATUSES:
+            continue
+        parties = (session.get("attendance") or {}).get("parties") or []
+        record.append({
+            "session_id": session["_id"],
+            "kind": session["kind"],
+            "purpose": session["purpose"],
+            "starts_at": iso(session["starts_at"]),
+            "ends_at": iso(session["ends_at"]),
+            "mediator_id": session["mediator_id"],
+            "attended": _party_ids(parties, present=True),
+            "absent": _party_ids(parties, present=False),
+        })
+    return record
+
+
+def _party_ids(parties: list[dict], *, present: bool) -> list[str]:
+    # a party recorded by role only has no id to carry; the record never carries a name instead
+    return list(dict.fromkeys(p["party_id"] for p in parties if p.get("party_id") and p["present"] is present))
 
 
 def stored_outcome(outcome: dict, *, recorded_at: datetime, recorded_by: str, mediator_id: str | None) -> dict:
