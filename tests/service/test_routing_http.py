@@ -240,7 +240,7 @@ def test_kpi_and_heatmap_reports(routing):
     kpi = routing.get("/api/v1/reports/kpi?jurisdiction=140100&period=day", auth=LEADER)
     assert kpi.status_code == 200, kpi.text
     body = kpi.json()
-    assert body["name"] == "太原市" and body["population"] == 5_304_000
+    assert body["name"] == "太原市" and body["population"] == 5_304_061
     assert body["kpis"]["registered"] == 3 and body["kpis"]["resolved"] == 1
     assert body["kpis"]["resolution_rate"] == round(1 / 3, 4) and body["kpis"]["response_rate"] == round(1 / 3, 4)
     labour = routing.get("/api/v1/reports/kpi?jurisdiction=140106&category=labour&period=week", auth=DISPATCHER)
@@ -293,3 +293,29 @@ def test_routings_metrics_exist_from_the_start(routing):
         return all(line in text for line in ('onestop_escalations_total 0.0', 'onestop_cases_returned_total 0.0',
                                              'onestop_open_cases{colour="red"} 0.0'))
     wait_for(exposed, message="routing's metrics at zero")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports/kpi", "/api/v1/reports/heatmap"])
+@pytest.mark.parametrize("query", [
+    "date=9999-12-31", "date=0001-01-01", "period=month&date=9999-12-05", "period=week&date=0001-01-01",
+    "period=day&date=3000-01-01", "date=1899-12-31", "date=2026-02-30", "date=2026-11-23T00:00", "date=",
+])
+def test_report_dates_out_of_range_or_malformed_are_400_not_500(routing, path, query):
+    body = assert_error(routing.get(f"{path}?jurisdiction=140100&{query}", auth=LEADER), 400, "validation_failed")
+    assert "date" in body["fields"]
+
+
+def test_the_edges_of_the_report_range_still_answer(routing):
+    for query in ("period=day&date=1900-01-01", "period=week&date=1900-01-01", "period=month&date=2999-12-31"):
+        response = routing.get(f"/api/v1/reports/kpi?jurisdiction=140100&{query}", auth=LEADER)
+        assert response.status_code == 200, response.text
+        assert response.json()["kpis"]["registered"] == 0
+
+
+@pytest.mark.parametrize("path,query", [
+    ("/api/v1/board", "jurisdiction=1401000000000"), ("/api/v1/board", "jurisdiction=%24where"),
+    ("/api/v1/board", "colour=red"), ("/api/v1/reports/kpi", "period="), ("/api/v1/reports/kpi", "category=x"),
+    ("/api/v1/reports/heatmap", "jurisdiction=14010"), ("/api/v1/directory/departments", "jurisdiction=abc"),
+])
+def test_other_bad_query_parameters_are_400(routing, path, query):
+    assert_error(routing.get(f"{path}?{query}", auth=LEADER), 400, "validation_failed")

@@ -24,15 +24,49 @@ def raw(path=DEFAULT_DIRECTORY):
         return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+# Resident population of the 7th national census (第七次全国人口普查, 1 November 2020).
+CENSUS_2020 = {
+    "140100": 5_304_061, "140105": 1_357_246, "140106": 720_186, "140107": 740_195, "140108": 538_446,
+    "140109": 943_148, "140110": 290_681, "140121": 340_556, "140122": 118_064, "140123": 91_259,
+    "140181": 164_280,
+    "620100": 4_359_446, "620102": 1_497_000, "620104": 364_000,
+    "620700": 1_131_016, "620702": 519_100,
+    "360900": 5_007_702, "360902": 1_122_155, "360921": 287_957, "360922": 437_574, "360923": 328_617,
+    "360924": 252_455, "360925": 133_937, "360926": 115_885, "360981": 1_098_745, "360982": 517_565,
+    "360983": 712_812,
+}
+
+
 def test_the_real_divisions_of_design_6_with_populations():
     for code, name in TAIYUAN.items():
         division = DIRECTORY.division(code)
         assert division.name == name and division.parent == "140100" and division.population > 50_000
-    assert DIRECTORY.division("140100").population > 5_000_000
     assert DIRECTORY.division("620102").name == "城关区" and DIRECTORY.division("620104").name == "西固区"
     assert DIRECTORY.division("620702").name == "甘州区" and DIRECTORY.division("620702").parent == "620700"
     assert DIRECTORY.division("360900").name == "宜春市"
-    assert DIRECTORY.population("620702") == 517_000  # 总人口51.7万, as the Ganzhou report says
+
+
+@pytest.mark.parametrize("code,population", sorted(CENSUS_2020.items()))
+def test_every_shipped_population_is_the_2020_census_figure(code, population):
+    assert DIRECTORY.population(code) == population
+
+
+def test_every_city_and_county_carries_a_census_population():
+    shipped = {d.code for d in DIRECTORY.divisions.values() if d.level in ("city", "county")}
+    assert shipped == set(CENSUS_2020)
+    assert DIRECTORY.population("140105") > DIRECTORY.population("140109") > DIRECTORY.population("140107")
+    assert min(TAIYUAN, key=DIRECTORY.population) == "140123"  # 娄烦, 9.12万, the smallest
+
+
+def test_where_a_city_ships_all_its_counties_they_add_up_to_the_city():
+    whole_cities = {"140100": 10, "360900": 10}  # Lanzhou and Zhangye ship only the counties of §6
+    for city, count in whole_cities.items():
+        counties = DIRECTORY.children(city)
+        assert len(counties) == count
+        total = sum(county.population for county in counties)
+        assert abs(total - DIRECTORY.population(city)) <= DIRECTORY.population(city) * 0.005, city
+    for city in ("620100", "620700"):
+        assert sum(c.population for c in DIRECTORY.children(city)) < DIRECTORY.population(city)
 
 
 def test_townships_communities_and_grids_are_well_formed_and_nested():

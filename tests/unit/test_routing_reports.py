@@ -69,7 +69,7 @@ def test_heatmap_by_area_below_the_scope_and_category():
     city = heatmap(cases, "140100", REF.directory)
     cells = {(c["jurisdiction"], c["category"]): c for c in city["cells"]}
     assert cells[("140105", "family")]["count"] == 2 and cells[("140105", "family")]["name"] == "小店区"
-    assert cells[("140105", "family")]["per_10k"] == round(2 / 1_146_000 * 10_000, 4)
+    assert cells[("140105", "family")]["per_10k"] == round(2 / 1_357_246 * 10_000, 4)
     assert cells[("140105", "labour")]["count"] == 1 and city["total"] == 4
     assert city["categories"] == {"family": 2, "labour": 2}
     county = heatmap(cases, "140106", REF.directory)
