@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -12,7 +13,7 @@ from services.intake.domain.casefile import Lifecycle, parse_lifecycle
 from services.intake.domain.channels import ChannelBook, parse_channels
 from services.intake.domain.classification import Classifier, parse_classification
 from services.intake.domain.dedup import DedupPolicy, parse_dedup
-from services.intake.domain.rules import RulesError
+from services.intake.domain.rules import RulesError, positive_number
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FILES = {
@@ -43,7 +44,8 @@ def read_yaml(path: Path) -> dict:
 
 
 def load_rulebook(config: dict) -> Rulebook:
-    """Read and check every rule file; a bad file stops the service at start, naming the problem."""
+    """Read and check every rule file; a bad file stops the service at start, naming the problem.
+    INTAKE_DEDUP_WINDOW_DAYS, when set, replaces the dedup file's window_days."""
     paths = {name: Path(setting(config, key, DATA_DIR / default)) for name, (key, default) in FILES.items()}
     parsers = {"channels": parse_channels, "classifier": parse_classification, "dedup": parse_dedup,
                "lifecycle": parse_lifecycle}
@@ -53,4 +55,8 @@ def load_rulebook(config: dict) -> Rulebook:
             parsed[name] = parsers[name](read_yaml(path))
         except RulesError as exc:
             raise RulesError(f"{path}: {exc}") from exc
+    window_days = setting(config, "INTAKE_DEDUP_WINDOW_DAYS", None)
+    if window_days is not None:
+        days = positive_number(window_days, "INTAKE_DEDUP_WINDOW_DAYS")
+        parsed["dedup"] = replace(parsed["dedup"], window=timedelta(days=days))
     return Rulebook(**parsed)

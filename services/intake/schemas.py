@@ -72,6 +72,15 @@ class RpcCaseIntakeSchema(CaseIntakeSchema):
     referral_deadline = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
+class RpcActorSchema(StrictSchema):
+    """Who calls intake.register_case: court_bridge passes its caller's `Principal.as_actor()`."""
+
+    sub = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    agency = fields.String(load_default="", validate=validate.Length(max=200))
+    roles = fields.List(fields.String(validate=validate.Length(min=1, max=50)), required=True,
+                        validate=validate.Length(max=20))
+
+
 class CaseCreatedSchema(Schema):
     outcome = fields.String(metadata={"enum": ["registered", "merged", "existing"]})
     case_id = fields.String()

@@ -35,6 +35,13 @@ DEFAULT_PUBLIC_WINDOW_SECONDS = 60
 DEFAULT_CLOSING_SWEEP_SECONDS = 300
 
 
+def flag(value: object) -> bool:
+    """A yes/no setting: YAML gives a bool, a hand-written override may give "true" or "0"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return bool(value)
+
+
 def _events(*pairs: tuple[str, str]):
     """Subscribe one handler to several event types."""
     def decorate(method):
@@ -72,8 +79,8 @@ class IntakeService(PlatformService):
 
     @rpc
     def register_case(self, payload, actor):
-        """intake.register_case (court_bridge's referral batches): never raises for bad input,
-        answers {"outcome": "rejected", "error", "message", "fields"} instead."""
+        """intake.register_case (court_bridge's referral batches): never raises for bad arguments
+        or lost races, answers {"outcome": "rejected", "error", "message", "fields"} instead."""
         return self._intake().register_by_rpc(payload, actor)
 
     # -- staff ---------------------------------------------------------------------------
@@ -93,7 +100,7 @@ class IntakeService(PlatformService):
     def _admit_public(self, request) -> None:
         config = self.config
         client = request.remote_addr or "unknown"
-        if setting(config, "INTAKE_TRUST_FORWARDED_FOR", False) and request.headers.get("X-Forwarded-For"):
+        if flag(setting(config, "INTAKE_TRUST_FORWARDED_FOR", False)) and request.headers.get("X-Forwarded-For"):
             client = request.headers["X-Forwarded-For"].split(",")[0].strip()
         self._intake().admit_public(
             client,

@@ -17,7 +17,7 @@ from services.common.mongo import Repository
 CANDIDATE_FIELDS = {"case_code": 1, "status": 1, "category": 1, "jurisdiction": 1, "channels": 1,
                     "registered_at": 1, "person_keys": 1, "applicant_keys": 1}
 LIST_FIELDS = {"parties": 0, "timeline": 0, "description": 0, "person_keys": 0, "applicant_keys": 0,
-               "contact_tails": 0, "attachments": 0, "rating.comment": 0}
+               "contact_tails": 0, "attachments": 0, "rating.comment": 0, "summary_enc": 0, "description_enc": 0}
 CANDIDATE_LIMIT = 200
 SEQUENCE_ATTEMPTS = 5
 DEDUP_LOCK_TTL_SECONDS = 24 * 3600
@@ -39,7 +39,7 @@ class IntakeRepository(Repository):
     indexes = {
         "cases": [
             IndexModel([("case_code", ASCENDING)], unique=True),
-            # a resend of the same report (110 incident, court referral id …) finds its case;
+            # a resend of the same report (110 incident, a court's referral id …) finds its case;
             # every case has a channel_key (reports without a reference get a unique one), so
             # this is a plain unique index: partial indexes are not used by every store
             IndexModel([("channel_key", ASCENDING)], unique=True),
@@ -71,7 +71,7 @@ class IntakeRepository(Repository):
             # after applying it: the number is lost (a gap), the next one is ours.
             if doc is not None:
                 return doc["value"]
-        raise RuntimeError(f"cannot allocate a sequence for {key}")
+        raise Contended(f"cannot allocate a sequence for {key}")
 
     # -- reading cases -------------------------------------------------------------------
     def find_case(self, case_code: str, session=None) -> dict | None:
@@ -80,8 +80,8 @@ class IntakeRepository(Repository):
     def get_case(self, case_id: str, session=None) -> dict | None:
         return self.db.cases.find_one({"_id": case_id}, session=session)
 
-    def find_by_channel_ref(self, channel: str, channel_ref: str, session=None) -> dict | None:
-        return self.db.cases.find_one({"channel_key": channel_key(channel, channel_ref)}, session=session)
+    def find_by_channel_key(self, key: str, session=None) -> dict | None:
+        return self.db.cases.find_one({"channel_key": key}, session=session)
 
     def candidates(self, person_keys: list[str], since: datetime, session=None) -> list[dict]:
         """Earlier cases sharing a person with a new report, newest first."""
@@ -141,13 +141,23 @@ class IntakeRepository(Repository):
             doc = doc or self.db.rate_limits.find_one({"_id": key})
             if doc is not None:
                 return doc["hits"]
-        raise RuntimeError("cannot count a public request")
+        raise Contended("cannot count a public request")
 
 
-def channel_key(channel: str, channel_ref: str | None, case_id: str | None = None) -> str:
-    """(channel, channel_ref) as one unique key; a report without a reference is only itself."""
-    return f"{channel}|{channel_ref}" if channel_ref else f"{channel}|#{case_id}"
+def channel_key(channel: str, channel_ref: str | None, court_id: str | None = None,
+                case_id: str | None = None) -> str:
+    """The report's reference as one unique key; a report without a reference is only itself.
+
+    A court's referral id is unique within that court only (two courts may both send 1号), so a
+    court referral's key names its court."""
+    if not channel_ref:
+        return f"{channel}|#{case_id}"
+    return f"{channel}|{court_id}|{channel_ref}" if court_id else f"{channel}|{channel_ref}"
 
 
-class ConcurrentUpdate(RuntimeError):
-    """The case changed between read and write; the caller retries (an event is redelivered)."""
+class Contended(RuntimeError):
+    """Other writers kept winning the race for the same document; trying again shortly will do."""
+
+
+class ConcurrentUpdate(Contended):
+    """The case changed between read and write; the workflow retries it with a fresh read."""

@@ -5,15 +5,20 @@ reads and writes through the store, in transactions, and emits."""
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import partial
+from typing import TypeVar
 
+import eventlet
 from marshmallow import ValidationError as MarshmallowError
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from services.common.auth import Principal, covers, significant_prefix
 from services.common.case_codes import InvalidCaseCode
@@ -25,6 +30,7 @@ from services.common.errors import (
     Forbidden,
     InvalidTransition,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     ValidationFailed,
 )
@@ -40,6 +46,9 @@ from services.intake.domain.casefile import (
     next_status,
     rating_refusal,
     record_facts,
+    referral_after,
+    same_referral,
+    told_before,
 )
 from services.intake.domain.channels import channel_errors
 from services.intake.domain.classification import Classification
@@ -47,13 +56,20 @@ from services.intake.domain.classification import Facts as RiskFacts
 from services.intake.domain.codes import LOCAL_ZONE, case_code, county_of, local_day
 from services.intake.domain.dedup import Candidate, Decision, Report, decide
 from services.intake.domain.divisions import scope_keys
+from services.intake.domain.freetext import masked
 from services.intake.domain.views import file_view, progress_view, summary_view
 from services.intake.metrics import IntakeMetrics
 from services.intake.rulebook import Rulebook
-from services.intake.schemas import RpcCaseIntakeSchema
-from services.intake.store import IntakeRepository, channel_key
+from services.intake.schemas import RpcActorSchema, RpcCaseIntakeSchema
+from services.intake.store import Contended, IntakeRepository, channel_key
 
-REGISTRATION_ATTEMPTS = 3
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A workflow that lost a race for a case (another request or event changed it between read and
+# write) runs again with a fresh read, this many times in all, pausing 20, 40, 80, 160 ms between.
+CONFLICT_ATTEMPTS = 5
+CONFLICT_PAUSE_SECONDS = 0.01
 RPC_REGISTER_ROLES = ("admin", "court", "intake_clerk", "dispatcher", "leader", "department")
 CLOSING_BATCH = 200
 COURT_FIELDS = ("court_id", "batch_id", "referral_deadline")
@@ -122,6 +138,57 @@ def local_midnight(day) -> datetime:
     return datetime.combine(day, time.min, LOCAL_ZONE)
 
 
+def retry_contended(run: Callable[[], T]) -> T:
+    """Run `run` again when another writer changed the same document first (bounded, with a
+    short back-off); when it keeps losing, the last Contended propagates."""
+    attempt = 1
+    while True:
+        try:
+            return run()
+        except Contended:
+            if attempt >= CONFLICT_ATTEMPTS:
+                raise
+        attempt += 1
+        eventlet.sleep(CONFLICT_PAUSE_SECONDS * 2 ** (attempt - 1))
+
+
+@contextmanager
+def busy_when_contended() -> Iterator[None]:
+    """A race that retrying did not settle is answered 503 `busy` (JSON), never a 500: the
+    request changed nothing and may simply be sent again."""
+    try:
+        yield
+    except Contended as exc:
+        log.warning("giving up after %d attempts: %s", CONFLICT_ATTEMPTS, exc)
+        raise busy() from exc
+    except PyMongoError as exc:
+        # transaction() has retried a transient conflict already; a lost connection is its own 503
+        if isinstance(exc, ConnectionFailure) or not exc.has_error_label("TransientTransactionError"):
+            raise
+        log.warning("giving up on a write conflict: %s", exc.__class__.__name__)
+        raise busy() from exc
+
+
+def busy() -> ServiceUnavailable:
+    return ServiceUnavailable("other requests are changing the same case at this moment; try again shortly",
+                              code="busy")
+
+
+def lost_unique_race(exc: PyMongoError) -> bool:
+    """A unique key (a channel reference, a de-duplication lock) taken by a concurrent writer."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    errors = exc.details.get("writeErrors", []) if isinstance(exc, BulkWriteError) and exc.details else []
+    return bool(errors) and all(error.get("code") == 11000 for error in errors)
+
+
+def reference_key(payload: dict) -> str | None:
+    """The unique key of the report's channel reference; None for a report without one."""
+    if not payload.get("channel_ref"):
+        return None
+    return channel_key(payload["channel"], payload["channel_ref"], payload.get("court_id"))
+
+
 class Intake:
     def __init__(self, store: IntakeRepository, rules: Rulebook, cipher: PiiCipher, clock: IntakeClock,
                  metrics: ServiceMetrics):
@@ -134,13 +201,20 @@ class Intake:
     # -- registration --------------------------------------------------------------------
     def register_by_rpc(self, payload: object, actor: object) -> dict:
         """intake.register_case: the same registration for court_bridge, which may also say which
-        court, batch and deadline. Bad input is answered `rejected`, never raised."""
-        if not isinstance(payload, dict) or not isinstance(actor, dict):
-            return rejected("validation_failed", "payload and actor must be objects")
-        principal = Principal(sub=str(actor.get("sub") or "unknown"), agency=str(actor.get("agency") or ""),
-                              roles=frozenset(str(role) for role in actor.get("roles") or []), jurisdictions=())
+        court, batch and deadline. Bad arguments, refusals and races that retrying did not settle
+        are answered `rejected` with an `error`, never raised; only an unreachable database raises
+        (the caller retries the item later)."""
+        try:
+            caller = RpcActorSchema().load(actor)
+        except MarshmallowError as exc:
+            return rejected("validation_failed", "actor must be {sub, agency, roles}",
+                            {"actor": exc.normalized_messages()})
+        principal = Principal(sub=caller["sub"], agency=caller["agency"], roles=frozenset(caller["roles"]),
+                              jurisdictions=())
         if not principal.has_role(*RPC_REGISTER_ROLES):
             return rejected("role_forbidden", f"registering needs one of the roles: {', '.join(RPC_REGISTER_ROLES)}")
+        if not isinstance(payload, dict):
+            return rejected("validation_failed", "payload must be an object", {"payload": ["not an object"]})
         if forbidden_keys(payload):
             return rejected("validation_failed", "field names may not start with '$'", {"payload": ["forbidden name"]})
         payload = dict(payload)
@@ -158,28 +232,36 @@ class Intake:
 
     def register(self, payload: dict, principal: Principal, *, via: str) -> Outcome:
         """Register one report: a new case, a merge into an earlier file, or the case a resend
-        of the same (channel, channel_ref) created before. Invalid input raises ValidationFailed."""
+        of the same reference (channel, channel_ref and, for a court, court_id) created before.
+        Invalid input raises ValidationFailed; a race that retrying did not settle, 503 busy."""
         now = self.clock.now()
         self._check(payload, via, now)
-        if payload.get("channel_ref"):
-            existing = self.store.find_by_channel_ref(payload["channel"], payload["channel_ref"])
+        key = reference_key(payload)
+        with busy_when_contended():
+            existing = self._existing(key)
             if existing is not None:
-                return Outcome("existing", existing, existing.get("merged_into"))
-        prepared = self._prepare(payload, principal, now)
-        for attempt in range(1, REGISTRATION_ATTEMPTS + 1):
-            try:
-                outcome = self.store.transaction(partial(self._register_in, prepared))
-                break
-            except DuplicateKeyError:
-                # a resend raced its original; or, on MongoDB, two first-ever dedup locks did
-                if payload.get("channel_ref"):
-                    existing = self.store.find_by_channel_ref(payload["channel"], payload["channel_ref"])
-                    if existing is not None:
-                        return Outcome("existing", existing, existing.get("merged_into"))
-                if attempt == REGISTRATION_ATTEMPTS:
-                    raise
-        self._count_registration(outcome, prepared)
+                return existing
+            prepared = self._prepare(payload, principal, now)
+            outcome = retry_contended(partial(self._register_once, prepared, key))
+        if outcome.outcome != "existing":
+            self._count_registration(outcome, prepared)
         return outcome
+
+    def _existing(self, key: str | None) -> Outcome | None:
+        found = self.store.find_by_channel_key(key) if key else None
+        return Outcome("existing", found, found.get("merged_into")) if found is not None else None
+
+    def _register_once(self, prepared: dict, key: str | None) -> Outcome:
+        try:
+            return self.store.transaction(partial(self._register_in, prepared))
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if not lost_unique_race(exc):
+                raise
+            # a resend raced its original; or, on MongoDB, two first-ever dedup locks did
+            existing = self._existing(key)
+            if existing is not None:
+                return existing
+            raise Contended("a unique key was taken by a concurrent registration") from exc
 
     def _check(self, payload: dict, via: str, now: datetime) -> None:
         rule = self.rules.channels.rule(payload["channel"])
@@ -232,6 +314,7 @@ class Intake:
                         for tail in [party_rules.phone_tail(party.get("phone"))] if tail})
         case_id = uuid.uuid4().hex
         code = case_code(jurisdiction, day, category, sequence)
+        summary, description = payload["summary"], payload.get("description") or ""
         channel = payload["channel"]
         court_referral = None
         if channel == "court_referral":
@@ -245,14 +328,17 @@ class Intake:
             "case_code": code,
             "channel": channel,
             "channel_ref": payload.get("channel_ref"),
-            "channel_key": channel_key(channel, payload.get("channel_ref"), case_id),
+            "channel_key": channel_key(channel, payload.get("channel_ref"), payload.get("court_id"), case_id),
             "grid": payload.get("grid"),
             "jurisdiction": jurisdiction,
             "county": county,
             "scope_keys": scope_keys(jurisdiction),
             "category": category,
-            "summary": payload["summary"],
-            "description": payload.get("description") or "",
+            # personal numbers typed into the text are masked here; the original is kept encrypted
+            "summary": masked(summary),
+            "summary_enc": self._sealed(summary),
+            "description": masked(description),
+            "description_enc": self._sealed(description),
             "people_involved": payload["people_involved"],
             "amount": payload.get("amount"),
             "occurred_on": payload["occurred_at"].isoformat() if payload.get("occurred_at") else None,
@@ -280,8 +366,12 @@ class Intake:
             "principal": principal,
             "now": now,
             "ages": tuple(party_rules.ages(payload["parties"], day)),
-            "text": f"{payload['summary']}\n{payload.get('description') or ''}",
+            "text": f"{summary}\n{description}",
         }
+
+    def _sealed(self, text: str) -> str | None:
+        """The text encrypted when masking changes it (it has personal numbers), else None."""
+        return self.cipher.encrypt(text) if masked(text) != text else None
 
     def _register_in(self, prepared: dict, uow) -> Outcome:
         doc, now, session = dict(prepared["doc"]), prepared["now"], uow.session
@@ -406,6 +496,8 @@ class Intake:
 
     # -- the case file, kept from the other services' events -----------------------------
     def apply_event(self, event: dict) -> object:
+        """Keep the case file from another service's event: once per event id; a lost race with
+        another writer is run again at once (bounded), then raised for the consumer to retry."""
         source, event_type = event["source"], event["event_type"]
         rule = EVENT_RULES[(source, event_type)]
         occurred_at = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
@@ -422,24 +514,45 @@ class Intake:
             facts = record_facts(Facts.from_doc(case.get("facts")), source, event_type, data)
             entry = event_entry(source, event_type, event["event_id"], occurred_at, data, self.rules.lifecycle,
                                 status_to)
-            update = {"$set": {"facts": facts.as_doc()}, "$push": {"timeline": {"$each": [entry]}}}
+            update = {"$set": {"facts": facts.as_doc()}}
+            if not told_before(case.get("timeline") or [], entry["kind"], entry.get("fact")):
+                update["$push"] = {"timeline": {"$each": [entry]}}
             status, status_at = case["status"], case["status_at"]
             if status_to is not None:
                 transitions.append((status, status_to, f"{source}.{event_type}"))
                 status, status_at = status_to, occurred_at
                 update["$set"].update(status=status_to, status_at=occurred_at)
-            if event_type == "referral_received" and not case.get("court_referral"):
-                update["$set"]["court_referral"] = {key: data.get(key) for key in
-                                                   ("court_id", "referral_id", "batch_id", "deadline")}
+            referral = referral_after(case.get("court_referral"), event_type, data)
+            if referral is not None:
+                update["$set"]["court_referral"] = referral
             self._settle(case, status, status_at, facts, update, transitions)
             self.store.update_case(case, update, uow.session)
+            if event_type == "referral_extended" and case.get("merged_into"):
+                self._extend_on_file(case["merged_into"], entry, data, uow.session)
             self._emit_transitions(uow, case, transitions)
             uow.audit(f"event:{source}.{event_type}", "case.event", case_code=case["case_code"],
                       details={"event_id": event["event_id"], "status": status_to})
 
-        result = self.store.transaction(apply, consumed=event)
+        result = retry_contended(partial(self.store.transaction, apply, consumed=event))
         self._count_transitions(transitions)
         return result
+
+    def _extend_on_file(self, file_id: str, entry: dict, data: dict, session) -> None:
+        """A merged report's referral deadline is the file's when the file carries that referral
+        (it took it over at the merge): extend it there, where staff and the public follow it."""
+        file = self.store.get_case(file_id, session)
+        if file is None or not same_referral(file.get("court_referral"), data):
+            return
+        update: dict = {"$set": {}}
+        referral = referral_after(file["court_referral"], "referral_extended", data)
+        if referral is not None:
+            update["$set"]["court_referral"] = referral
+        if not told_before(file.get("timeline") or [], entry["kind"], entry.get("fact")):
+            update["$push"] = {"timeline": {"$each": [entry]}}
+        if not update["$set"]:
+            del update["$set"]
+        if update:
+            self.store.update_case(file, update, session)
 
     def _settle(self, case: dict, status: str, status_at: datetime, facts: Facts, update: dict,
                 transitions: list) -> None:
@@ -482,7 +595,11 @@ class Intake:
         now = self.clock.now()
         for case_id in self.store.due_for_closing(now, CLOSING_BATCH):
             transitions: list = []
-            self.store.transaction(partial(self._close_in, case_id, transitions))
+            try:
+                retry_contended(partial(self.store.transaction, partial(self._close_in, case_id, transitions)))
+            except Contended:
+                log.warning("closing sweep: case %s kept changing; the next sweep closes it", case_id)
+                continue
             self._count_transitions(transitions)
             closed += sum(1 for _, to_status, _ in transitions if to_status == "closed")
         return closed
@@ -510,7 +627,9 @@ class Intake:
         window = int(now.timestamp() // window_seconds)
         key = f"{self.cipher.blind_index('client:' + client)[:32]}:{window}"
         expires = datetime.fromtimestamp((window + 1) * window_seconds, now.tzinfo) + timedelta(seconds=60)
-        if self.store.count_hit(key, expires) > limit:
+        with busy_when_contended():
+            hits = self.store.count_hit(key, expires)
+        if hits > limit:
             IntakeMetrics(self.metrics).rate_limited.inc()
             raise TooManyRequests(f"too many requests: at most {limit} every {window_seconds} s; try again later")
 
@@ -527,6 +646,8 @@ class Intake:
         return progress_view(self._public_case(code, tail), self.rules.lifecycle)
 
     def rate(self, code: str, tail: str, score: int, comment: str | None) -> dict:
+        """Rate a resolved case once. Two ratings at the same moment: one is recorded, the
+        other, run again, finds it and is answered 409."""
         case = self._public_case(code, tail)
         transitions: list = []
 
@@ -552,7 +673,8 @@ class Intake:
             uow.audit("public", "case.rate", case_code=current["case_code"], details={"score": score})
             return "closed" if transitions else current["status"]
 
-        status = self.store.transaction(rate_in)
+        with busy_when_contended():
+            status = retry_contended(partial(self.store.transaction, rate_in))
         self._count_transitions(transitions)
         IntakeMetrics(self.metrics).ratings.labels(str(score)).inc()
         return {"case_code": case["case_code"], "score": score, "status": status}
@@ -570,7 +692,10 @@ class Intake:
             "phone": party.get("phone_masked"),
             "address": decrypt(party["address_enc"]) if party.get("address_enc") else None,
         } for party in case.get("parties") or []]
-        return file_view(case, parties)
+        # staff read the text as it was written, personal numbers included
+        texts = {name: decrypt(case[f"{name}_enc"]) if case.get(f"{name}_enc") else case.get(name)
+                 for name in ("summary", "description")}
+        return file_view(case, parties, texts)
 
     def list_cases(self, principal: Principal, query: dict) -> dict:
         conditions: list[dict] = [{"scope_keys": {"$in": principal.scope_prefixes()}}]

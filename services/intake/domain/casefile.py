@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.intake.domain.codes import LOCAL_ZONE
+from services.intake.domain.freetext import masked
 from services.intake.domain.rules import RulesError, positive_number, require_keys
 
 STATUS_RANK = {
@@ -40,6 +41,9 @@ class EventRule:
     status: str | None = None       # where the event moves the case
     reopen: tuple[str, str] | None = None   # (from, to): the one allowed step back
     fields: tuple[str, ...] = ()    # what its timeline text may use
+    # data fields naming the fact the event reports: the same fact told again in another event
+    # (a sweep that says it twice) adds no second timeline entry
+    fact: tuple[str, ...] = ()
 
 
 EVENT_RULES: dict[tuple[str, str], EventRule] = {
@@ -68,6 +72,10 @@ EVENT_RULES: dict[tuple[str, str], EventRule] = {
     ("court_bridge", "filing_requested"): EventRule(fields=("track_label",)),
     ("court_bridge", "case_filed"): EventRule("filed", fields=("track_label",)),
     ("court_bridge", "enforcement_applied"): EventRule(),
+    ("court_bridge", "referral_extended"): EventRule(
+        fields=("deadline_local", "previous_deadline_local", "reason"), fact=("court_id", "referral_id", "deadline")),
+    ("court_bridge", "confirmation_due"): EventRule(
+        fields=("deadline_local", "level_label"), fact=("agreement_id", "level")),
 }
 
 # Entries intake writes itself, and the fields their texts may use.
@@ -80,7 +88,7 @@ OWN_ENTRIES: dict[str, tuple[str, ...]] = {
     "intake.closed": (),
 }
 LABEL_SETS = ("status", "level", "tier", "session_kind", "track", "colour", "party_role", "category",
-              "agreement")
+              "agreement", "due_level")
 
 
 @dataclass(frozen=True)
@@ -242,10 +250,48 @@ def rating_refusal(status: str) -> str | None:
     return None
 
 
+# -- the court referral ----------------------------------------------------------------------
+def same_referral(referral: dict | None, data: dict) -> bool:
+    return bool(referral) and (referral.get("court_id"), referral.get("referral_id")) == (
+        data.get("court_id"), data.get("referral_id"))
+
+
+def later(first: datetime | None, second: datetime | None) -> datetime | None:
+    return max((moment for moment in (first, second) if moment is not None), default=None)
+
+
+def referral_after(referral: dict | None, event_type: str, data: dict) -> dict | None:
+    """The case's court referral after court_bridge's referral_received or referral_extended, or
+    None when it stays as it is.
+
+    Either event may come first. A deadline only moves later: an extension read before the
+    referral itself is kept, and a redelivered or reordered extension never shortens it. A file
+    that carries another court's referral (it merged several) keeps the one it has.
+    """
+    if event_type not in ("referral_received", "referral_extended"):
+        return None
+    if not referral:
+        return {"court_id": data["court_id"], "referral_id": data["referral_id"],
+                "batch_id": data.get("batch_id"), "deadline": data["deadline"]}
+    if not same_referral(referral, data):
+        return None
+    updated = {**referral, "deadline": later(referral.get("deadline"), data["deadline"])}
+    if not updated.get("batch_id") and data.get("batch_id"):
+        updated["batch_id"] = data["batch_id"]
+    return updated if updated != referral else None
+
+
 # -- timeline ------------------------------------------------------------------------------
 def local_time(moment: datetime) -> str:
     local = moment.astimezone(LOCAL_ZONE)
     return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def local_date(moment: object) -> str:
+    if not isinstance(moment, datetime):
+        return ""
+    local = moment.astimezone(LOCAL_ZONE)
+    return f"{local.year}年{local.month}月{local.day}日"
 
 
 def event_actor(source: str, data: dict) -> dict:
@@ -283,14 +329,35 @@ def event_values(source: str, event_type: str, data: dict, lifecycle: Lifecycle)
         values = {"visit_number": data.get("visit_number")}
     elif event_type in ("filing_requested", "case_filed"):
         values = {"track_label": label("track", data.get("track"))}
+    elif event_type == "referral_extended":
+        values = {"deadline_local": local_date(data.get("deadline")),
+                  "previous_deadline_local": local_date(data.get("previous_deadline")),
+                  "reason": masked(data.get("reason") or "")}
+    elif event_type == "confirmation_due":
+        values = {"deadline_local": local_date(data.get("deadline")),
+                  "level_label": label("due_level", data.get("level"))}
     return values
+
+
+def event_fact(rule: EventRule, data: dict) -> str | None:
+    """What identifies the fact an event reports (EventRule.fact), or None for a plain event."""
+    if not rule.fact:
+        return None
+    return "|".join(value.isoformat() if isinstance(value, datetime) else str(value)
+                    for value in (data.get(name) for name in rule.fact))
+
+
+def told_before(timeline: list[dict], kind: str, fact: str | None) -> bool:
+    return fact is not None and any(entry.get("kind") == kind and entry.get("fact") == fact for entry in timeline)
 
 
 def event_entry(source: str, event_type: str, event_id: str, occurred_at: datetime, data: dict,
                 lifecycle: Lifecycle, status_to: str | None) -> dict:
+    rule = EVENT_RULES[(source, event_type)]
+    extra = {"fact": fact} if (fact := event_fact(rule, data)) is not None else {}
     return lifecycle.entry(
         f"{source}.{event_type}", occurred_at, event_actor(source, data),
-        event_values(source, event_type, data, lifecycle), event_id=event_id, status=status_to,
+        event_values(source, event_type, data, lifecycle), event_id=event_id, status=status_to, **extra,
     )
 
 

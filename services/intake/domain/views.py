@@ -18,10 +18,12 @@ def summary_view(case: dict) -> dict:
     return view
 
 
-def file_view(case: dict, parties: list[dict]) -> dict:
-    """The staff view: parties as the caller prepared them (names in clear, phones and IDs masked)."""
+def file_view(case: dict, parties: list[dict], texts: dict[str, str]) -> dict:
+    """The staff view: parties as the caller prepared them (names in clear, phones and IDs masked)
+    and the summary and description as written (`texts`, decrypted by the caller)."""
     view = summary_view(case)
     view.update({name: case.get(name) for name in FILE_FIELDS})
+    view.update(texts)
     view["parties"] = parties
     view["timeline"] = sorted(case.get("timeline") or [], key=lambda entry: entry["at"])
     for entry in view["timeline"]:
