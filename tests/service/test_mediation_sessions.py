@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 import eventlet
 import pytest
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.mediation.service import MediationService
+from services.mediation.store import MediationRepository
 from tests.support.broker import publish_event
 from tests.support.infra import wait_for
 from tests.support.mediation_samples import (
@@ -208,7 +210,128 @@ def test_bookings_that_cannot_be_made_say_why_and_store_nothing(desk):
     assert outbox(desk.svc, "session_scheduled") == []
 
 
+# -- lost races: the unique index, not the friendly check, refuses the double booking ----------------
+def conflicts(svc, resource):
+    return metric(svc, "onestop_mediation_booking_conflicts_total", resource=resource)
+
+
+def assert_nothing_of_the_loser(svc, loser_code, winner_ids):
+    assert set(svc.db.sessions.distinct("_id")) == set(winner_ids)
+    assert set(svc.db.reservations.distinct("session_id")) <= set(winner_ids)
+    assert [e["data"]["session_id"] for e in outbox(svc, "session_scheduled")] == list(winner_ids)
+    assert svc.db.audit_log.count_documents({"action": "session.schedule"}) == len(winner_ids)
+    assert svc.db.files.find_one({"case_code": loser_code})["lead_mediator_id"] is None
+
+
+@pytest.mark.parametrize("resource", ["room_id", "mediator_id"])
+def test_a_booking_that_loses_the_race_after_the_check_is_refused_by_the_index(desk, monkeypatch, resource):
+    """Another desk books the same room (or mediator) after our check found it free and before we
+    write: our reservations meet the unique index and the answer is 409 naming the winner."""
+    svc = desk.svc
+    rival_code = open_file(svc, case_code(sequence=40))["case_code"]
+    rival_body = ({"mediator_id": desk.labour} if resource == "room_id" else {"room_id": desk.room_b})
+    real_check = MediationRepository.reserved
+    rival = {}
+
+    def check_then_rival_books(store, resources, start, end, ignore_session=None):
+        held = real_check(store, resources, start, end, ignore_session)
+        if not rival:  # only our own first check; the rival's checks and our re-check run as they are
+            rival["answer"] = None
+            rival["answer"] = book(desk, code=rival_code, starts_at=at(25, 10), ends_at=at(25, 12), **rival_body)
+        return held
+
+    monkeypatch.setattr(MediationRepository, "reserved", check_then_rival_books)
+    lost = assert_error(book(desk), 409, "conflict")
+    winner = created(rival["answer"], "session_id")
+    assert lost["fields"] == {resource: [{"session_id": winner, "starts_at": "2026-11-25T02:00:00Z",
+                                          "ends_at": "2026-11-25T04:00:00Z"}]}
+    assert "concurrent" in lost["message"] and ("room" if resource == "room_id" else "mediator") in lost["message"]
+    assert conflicts(svc, "race") == 1 and conflicts(svc, "room") == conflicts(svc, "mediator") == 0
+    assert_nothing_of_the_loser(svc, desk.code, [winner])
+
+
+def rival_transaction(svc, desk, session_id, starts_at, ends_at):
+    """Another replica's booking of room A, written in a transaction it has not committed yet."""
+    session = svc.db.client.start_session()
+    session.start_transaction()
+    svc.db.sessions.insert_one({"_id": session_id, "starts_at": starts_at, "ends_at": ends_at,
+                                "room_id": desk.room_a, "status": "scheduled"}, session=session)
+    marks, moment = [], starts_at
+    while moment < ends_at:
+        marks.append(moment)
+        moment += timedelta(minutes=5)
+    svc.db.reservations.insert_many([{"resource": f"room:{desk.room_a}", "slot": mark, "session_id": session_id}
+                                     for mark in marks], session=session)
+    return session
+
+
+def test_two_bookings_in_flight_at_once_collide_and_the_later_one_gets_409(desk, monkeypatch):
+    """Both pass the check; the rival's transaction holds room A's slots uncommitted when ours
+    writes (a write conflict), commits while we retry, and our retry meets the index."""
+    svc = desk.svc
+    starts, ends = local(25, 10).astimezone(UTC), local(25, 12).astimezone(UTC)
+    rival = {}
+    real_check, real_reserve = MediationRepository.reserved, MediationService._reserve
+    write_errors = []
+
+    def check_with_rival_in_flight(store, resources, start, end, ignore_session=None):
+        held = real_check(store, resources, start, end, ignore_session)
+        if not rival:  # only our own first check opens the rival
+            rival["session"] = rival_transaction(svc, desk, "ses-rival", starts, ends)
+        return held
+
+    def reserve_and_let_the_rival_commit(service, uow, session):
+        try:
+            return real_reserve(service, uow, session)
+        except BulkWriteError as exc:
+            write_errors.append(exc.details["writeErrors"][0]["code"])
+            raise
+        except PyMongoError as exc:
+            write_errors.append(exc.code)
+            rival["session"].commit_transaction()
+            raise
+
+    monkeypatch.setattr(MediationRepository, "reserved", check_with_rival_in_flight)
+    monkeypatch.setattr(MediationService, "_reserve", reserve_and_let_the_rival_commit)
+    lost = assert_error(book(desk), 409, "conflict")
+    assert write_errors == [112, 11000]  # a write conflict, then the committed rival's keys on the retry
+    assert lost["fields"] == {"room_id": [{"session_id": "ses-rival", "starts_at": "2026-11-25T02:00:00Z",
+                                           "ends_at": "2026-11-25T04:00:00Z"}]}
+    assert conflicts(svc, "race") == 1 and conflicts(svc, "room") == 0
+    assert svc.db.sessions.distinct("_id") == ["ses-rival"]
+    assert svc.db.reservations.distinct("session_id") == ["ses-rival"]
+    assert outbox(svc, "session_scheduled") == []
+    assert svc.db.audit_log.count_documents({"action": "session.schedule"}) == 0
+    assert svc.db.files.find_one({"case_code": desk.code})["lead_mediator_id"] is None
+
+
+def test_a_booking_that_collides_until_its_retries_run_out_gets_409_and_stores_nothing(desk, monkeypatch):
+    svc = desk.svc
+    rival = {}
+    real_check = MediationRepository.reserved
+
+    def check_with_rival_in_flight(store, resources, start, end, ignore_session=None):
+        held = real_check(store, resources, start, end, ignore_session)
+        if not rival:
+            rival["session"] = rival_transaction(svc, desk, "ses-rival", local(25, 10).astimezone(UTC),
+                                                 local(25, 12).astimezone(UTC))
+        return held
+
+    monkeypatch.setattr(MediationRepository, "reserved", check_with_rival_in_flight)
+    try:
+        lost = assert_error(book(desk), 409, "conflict")
+    finally:
+        rival["session"].abort_transaction()
+    # the rival never committed, so there is nothing to name: the answer says a concurrent booking took it
+    assert lost["fields"] == {"starts_at": ["taken by a concurrent booking"]}
+    assert conflicts(svc, "race") == 1
+    assert svc.db.sessions.count_documents({}) == 0 and svc.db.reservations.count_documents({}) == 0
+    assert outbox(svc, "session_scheduled") == []
+    assert created(book(desk), "session_id")  # and the room is free again once the rival gave up
+
+
 def test_concurrent_bookings_of_one_room_leave_exactly_one(desk):
+    """Six desks at once (whichever way each loses, it is a 409 and counted once)."""
     svc = desk.svc
     mediators = [created(svc.post("/api/v1/mediators", mediator(name=f"调解员{n}"), auth=DISPATCHER), "mediator_id")
                  for n in range(6)]
@@ -222,8 +345,7 @@ def test_concurrent_bookings_of_one_room_leave_exactly_one(desk):
     [winner] = [a.json()["session_id"] for a in answers if a.status_code == 201]
     assert svc.db.sessions.count_documents({}) == 1
     assert set(svc.db.reservations.distinct("session_id")) == {winner}
-    assert all("room_id" in a.json()["fields"] or "starts_at" in a.json()["fields"]
-               for a in answers if a.status_code == 409)
+    assert conflicts(svc, "room") + conflicts(svc, "race") == 5 and conflicts(svc, "mediator") == 0
 
     # and one mediator asked for by two rooms at once
     pair = [dict(room_id=desk.room_a, starts_at=at(27, 9), ends_at=at(27, 10)),
