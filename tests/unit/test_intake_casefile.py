@@ -11,12 +11,15 @@ from services.intake.domain.casefile import (
     Facts,
     closing,
     event_entry,
+    event_values,
     next_status,
     outcome_final,
     parse_lifecycle,
     public_timeline,
     rating_refusal,
     record_facts,
+    referral_after,
+    told_before,
 )
 from services.intake.domain.views import progress_view
 from services.intake.rulebook import DATA_DIR, read_yaml
@@ -67,6 +70,7 @@ def test_late_events_never_move_the_status_backwards(event, current):
     ("routing", "case_escalated"), ("routing", "sla_warning"), ("routing", "leader_assigned"),
     ("routing", "departments_summoned"), ("mediation", "followup_required"),
     ("court_bridge", "confirmation_rejected"), ("court_bridge", "referral_feedback_sent"),
+    ("court_bridge", "referral_extended"), ("court_bridge", "confirmation_due"),
 ])
 def test_events_that_only_add_to_the_timeline(event):
     assert move("accepted", event) is None
@@ -179,3 +183,62 @@ def test_the_public_sees_masked_parties_and_public_entries_in_time_order():
     assert view["can_rate"] is True
     assert "secret" not in str(view) and "actor" not in str(view)
     assert public_timeline([]) == []
+
+
+DEADLINE = datetime(2026, 12, 20, 15, 59, 59, tzinfo=UTC)        # 2026-12-20 23:59:59 in Asia/Shanghai
+EXTENDED = datetime(2026, 12, 30, 15, 59, 59, tzinfo=UTC)
+REFERRAL = {"court_id": "court-a", "referral_id": "R-1", "batch_id": "B-1", "deadline": DEADLINE}
+EXTENSION = {"court_id": "court-a", "referral_id": "R-1", "previous_deadline": DEADLINE, "deadline": EXTENDED,
+             "reason": "双方同意延期，申请人电话13812345678"}
+
+
+def test_an_extension_moves_the_referral_deadline_later_and_only_later():
+    assert referral_after(REFERRAL, "referral_extended", EXTENSION) == {**REFERRAL, "deadline": EXTENDED}
+    extended = {**REFERRAL, "deadline": EXTENDED}
+    assert referral_after(extended, "referral_extended", EXTENSION) is None            # told again
+    earlier = {**EXTENSION, "previous_deadline": DEADLINE - timedelta(days=5), "deadline": DEADLINE}
+    assert referral_after(extended, "referral_extended", earlier) is None              # an older one, late
+    # the referral itself read after its extension keeps the extended deadline and adds the batch
+    received = {"court_id": "court-a", "referral_id": "R-1", "batch_id": "B-1", "deadline": DEADLINE}
+    assert referral_after({**extended, "batch_id": None}, "referral_received", received) == extended
+
+
+def test_a_referral_of_another_court_leaves_the_files_referral_alone():
+    other_court = {**EXTENSION, "court_id": "court-b"}
+    assert referral_after(REFERRAL, "referral_extended", other_court) is None
+    assert referral_after(REFERRAL, "referral_received", {**REFERRAL, "referral_id": "R-2"}) is None
+    assert referral_after(None, "referral_extended", EXTENSION) == {
+        "court_id": "court-a", "referral_id": "R-1", "batch_id": None, "deadline": EXTENDED}
+    assert referral_after(REFERRAL, "case_filed", {"court_id": "court-a", "referral_id": "R-1"}) is None
+
+
+def test_an_extension_is_told_to_the_public_in_chinese_without_personal_numbers():
+    entry = event_entry("court_bridge", "referral_extended", "e1", at(0), EXTENSION, LIFECYCLE, None)
+    assert entry["public"] and entry["text"] == "经当事人同意，诉前调解期限延长至2026年12月30日"
+    assert entry["actor"] == {"service": "court_bridge", "id": "court-a"}
+    values = event_values("court_bridge", "referral_extended", EXTENSION, LIFECYCLE)
+    assert values["previous_deadline_local"] == "2026年12月20日"
+    assert values["reason"] == "双方同意延期，申请人电话138****5678"
+
+
+@pytest.mark.parametrize("level,text", [
+    ("due_soon", "司法确认申请期限即将届满（2026年12月20日），尚未提出申请，请及时办理"),
+    ("overdue", "司法确认申请期限已届满（2026年12月20日），尚未提出申请，请及时办理"),
+])
+def test_a_confirmation_window_closing_is_an_internal_entry(level, text):
+    data = {"court_id": "court-a", "agreement_id": "ag-1", "deadline": DEADLINE, "level": level}
+    entry = event_entry("court_bridge", "confirmation_due", "e1", at(0), data, LIFECYCLE, None)
+    assert entry["text"] == text and entry["public"] is False
+    assert public_timeline([entry]) == []
+
+
+def test_the_same_fact_in_another_event_is_recognised():
+    data = {"court_id": "court-a", "agreement_id": "ag-1", "deadline": DEADLINE, "level": "due_soon"}
+    first = event_entry("court_bridge", "confirmation_due", "e1", at(0), data, LIFECYCLE, None)
+    again = event_entry("court_bridge", "confirmation_due", "e2", at(5), data, LIFECYCLE, None)
+    overdue = event_entry("court_bridge", "confirmation_due", "e3", at(9), {**data, "level": "overdue"},
+                          LIFECYCLE, None)
+    assert told_before([first], again["kind"], again["fact"])
+    assert not told_before([first], overdue["kind"], overdue["fact"])
+    plain = event_entry("routing", "case_accepted", "e4", at(0), {}, LIFECYCLE, "accepted")
+    assert "fact" not in plain and not told_before([plain], plain["kind"], None)
