@@ -17,6 +17,7 @@ from services.court_bridge.domain import confirmation as conf_rules
 from services.court_bridge.domain import delivery
 from services.court_bridge.domain import filing as filing_rules
 from services.court_bridge.domain import referrals as ref_rules
+from services.court_bridge.domain.mediation_record import mediation_record
 from services.court_bridge.domain.model import Court
 from services.court_bridge.store import CourtBridgeRepository
 
@@ -120,13 +121,16 @@ class Flows:
 
     # -- judicial confirmation ------------------------------------------------------------
     def confirmation_payload(self, case: dict, agreement: dict, referrals: list[dict]) -> dict:
+        """The application: the agreement's terms as its document states them, with the hash of
+        that document, so that the court can read what it is asked to make enforceable."""
         return {
             "case_code": case["case_code"],
             "category": case["category"],
             "jurisdiction": case["jurisdiction"],
             "referral_ids": [referral["referral_id"] for referral in referrals],
+            "terms": list(agreement.get("terms") or []),
             **{key: agreement.get(key) for key in ("agreement_id", "agreement_hash", "partial", "amount",
-                                                    "performance_deadline", "agreed_at")},
+                                                    "performance_deadline", "mediator_id", "agreed_at")},
         }
 
     def request_confirmation(self, uow: UnitOfWork, case: dict, agreement: dict, court: Court | None,
@@ -141,9 +145,9 @@ class Flows:
 
     def record_agreement(self, uow: UnitOfWork, case: dict, data: dict, agreed_at: datetime) -> dict:
         referrals = self.any_referrals(uow, case["case_code"])
+        agreement = ref_rules.agreement_details(data, agreed_at)
         for referral in self.open_referrals(uow, case["case_code"]):
-            self.conclude_referral(uow, referral, ref_rules.AGREEMENT, ref_rules.agreement_details(data), agreed_at)
-        agreement = {**ref_rules.agreement_details(data), "agreed_at": agreed_at}
+            self.conclude_referral(uow, referral, ref_rules.AGREEMENT, agreement, agreed_at)
         existing = (self.case_doc(uow, case["case_code"]) or {}).get("confirmation")
         changes: dict = {"agreement": agreement}
         if existing is None or existing["state"] in (conf_rules.NOT_REQUESTED, conf_rules.REJECTED,
@@ -176,7 +180,8 @@ class Flows:
 
     # -- filing ---------------------------------------------------------------------------
     def request_filing(self, uow: UnitOfWork, case: dict, court: Court | None, *, trigger: str, reason: str,
-                       undisputed_facts: str | None, referrals: list[dict], facts: dict | None) -> dict:
+                       undisputed_facts: str | None, referrals: list[dict], facts: dict | None,
+                       record: dict | None) -> dict:
         existing = (self.case_doc(uow, case["case_code"]) or {}).get("filing")
         filing_rules.check_new_filing(existing)
         decision = filing_rules.decide_track(case["category"], facts, undisputed_facts,
@@ -197,13 +202,16 @@ class Flows:
             filing.update(state=filing_rules.FAILED, error="no court covers this jurisdiction")
         else:
             filing["message_id"] = self.queue(uow, court_id=court.court_id, operation=delivery.FILING, case=case,
-                                              payload=self.filing_payload(case, filing, referrals, facts))
+                                              payload=self.filing_payload(case, filing, referrals, facts, record))
         condition = None if existing is None else {"filing.state": existing["state"]}
         if not self.touch_case(uow, case, {"filing": filing}, condition=condition):
             raise ref_rules.RuleViolation("the filing changed meanwhile; look again")
         return filing
 
-    def filing_payload(self, case: dict, filing: dict, referrals: list[dict], facts: dict | None) -> dict:
+    def filing_payload(self, case: dict, filing: dict, referrals: list[dict], facts: dict | None,
+                       record: dict | None) -> dict:
+        """`record` is the failed mediation's record as mediation reported it; None when no
+        mediation failed (a party who wants to sue after withdrawing, say): nothing is made up."""
         facts = facts or {}
         return {
             "case_code": case["case_code"],
@@ -218,7 +226,7 @@ class Flows:
             "amount": facts.get("amount"),
             "people_involved": facts.get("people_involved"),
             "referral_ids": [referral["referral_id"] for referral in referrals],
-            "mediation_record": {"ended_at": self.now, "result": "调解不成", "reason": filing["reason"]},
+            "mediation_record": record,
         }
 
     def facts_for(self, case_doc: dict | None, referrals: list[dict]) -> dict | None:
@@ -230,14 +238,18 @@ class Flows:
                 return referral["facts"]
         return None
 
-    def record_failure(self, uow: UnitOfWork, case: dict, data: dict, failed_at: datetime) -> dict | None:
+    def record_failure(self, uow: UnitOfWork, case: dict, data: dict, reported_at: datetime) -> dict | None:
+        """Keep the failure with its mediation record; tell the referring courts; file the case
+        when it was referred or a party wants to sue. `reported_at` is the event's time."""
+        record = mediation_record(data, reported_at)
+        failed_at = record["ended_at"]
         referrals = self.any_referrals(uow, case["case_code"])
         for referral in self.open_referrals(uow, case["case_code"]):
             self.conclude_referral(uow, referral, ref_rules.FAILED,
-                                   ref_rules.failure_details(data, referral, failed_at), failed_at)
+                                   ref_rules.failure_details(data, referral, record), failed_at)
         self.touch_case(uow, case, {"failure": {
             "reason": data["reason"], "undisputed_facts": data.get("undisputed_facts"),
-            "wants_litigation": data.get("wants_litigation", False), "failed_at": failed_at}})
+            "wants_litigation": data.get("wants_litigation", False), "failed_at": failed_at, "record": record}})
         if not (referrals or data.get("wants_litigation")):
             return None
         case_doc = self.case_doc(uow, case["case_code"])
@@ -248,7 +260,7 @@ class Flows:
             uow, case, self.court_for(referrals, case["jurisdiction"]),
             trigger="court_referral_failed" if referrals else "wants_litigation",
             reason=data["reason"], undisputed_facts=data.get("undisputed_facts"),
-            referrals=referrals, facts=self.facts_for(case_doc, referrals))
+            referrals=referrals, facts=self.facts_for(case_doc, referrals), record=record)
 
     # -- enforcement ----------------------------------------------------------------------
     def request_enforcement(self, uow: UnitOfWork, case_doc: dict, reason: str, applicant_role: str) -> dict:

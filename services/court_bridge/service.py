@@ -22,6 +22,7 @@ from services.court_bridge.dependencies import Clock, CourtReference
 from services.court_bridge.domain import filing as filing_rules
 from services.court_bridge.domain import referrals as ref_rules
 from services.court_bridge.domain.codes import InvalidCaseCode, canonical_case_code
+from services.court_bridge.domain.mediation_record import record_of_failure
 from services.court_bridge.flows import Flows, parse_time
 from services.court_bridge.metrics import CourtMetrics
 from services.court_bridge.outbound import Outbound, OutboundSettings, retry_now
@@ -211,7 +212,8 @@ class CourtBridgeService(PlatformService):
         def file(uow):
             filing = flows.request_filing(uow, case, court, trigger="request", reason=body["reason"],
                                           undisputed_facts=undisputed, referrals=opened,
-                                          facts=flows.facts_for(case, opened))
+                                          facts=flows.facts_for(case, opened),
+                                          record=record_of_failure(case.get("failure")))
             uow.audit(request.principal, "filing.request", case_code=canonical,
                       details={"court_id": court.court_id, "track": filing["track"]})
             return filing
@@ -335,8 +337,10 @@ class CourtBridgeService(PlatformService):
     def on_agreement_reached(self, event):
         flows = self._flows()
 
+        agreed_at = event["data"].get("agreed_at") or parse_time(event["occurred_at"])
+
         def record(uow):
-            changes = flows.record_agreement(uow, case_ref(event), event["data"], parse_time(event["occurred_at"]))
+            changes = flows.record_agreement(uow, case_ref(event), event["data"], agreed_at)
             confirmation = changes.get("confirmation") or {}
             uow.audit("event:mediation.agreement_reached", "agreement.record", case_code=event["case_code"],
                       details={"confirmation": confirmation.get("state")})

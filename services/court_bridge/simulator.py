@@ -15,9 +15,10 @@ state in memory, and speaks the `court_http_v1` API of HttpCourtAdapter:
 
 each with `Authorization: Bearer <the court's api_key>`; a repeated `Idempotency-Key` gets
 the first answer again. Decisions come after the configured delay (accepted after one
-delay, decided after two) by simple rules: a confirmation is rejected when the agreement
-names no performance deadline, its hash is not a SHA-256, or it concerns domestic
-violence; docket numbers look like （2026）晋0106民初1234号.
+delay, decided after two) by simple rules: a confirmation is rejected when the application
+carries no terms of the agreement, when the agreement names no performance deadline, when
+its hash is not a SHA-256, or when it concerns domestic violence; docket numbers look like
+（2026）晋0106民初1234号.
 
 Admin (no key; bind it to loopback):
 
@@ -237,7 +238,13 @@ class CourtSimulator:
 
     @staticmethod
     def confirmation_reasons(body: dict) -> list[str]:
+        """Why a court would refuse to confirm: it reads the agreement's terms, and an agreement
+        without terms, or without a time to perform them, cannot be enforced (司法确认的协议须
+        权利义务明确、具体、可执行)."""
         reasons = []
+        terms = body.get("terms")
+        if not isinstance(terms, list) or not any(isinstance(term, str) and term.strip() for term in terms):
+            reasons.append("申请未附调解协议条款，无法审查协议内容")
         if not body.get("performance_deadline"):
             reasons.append("调解协议未载明履行期限")
         if not SHA256.match(str(body.get("agreement_hash") or "")):

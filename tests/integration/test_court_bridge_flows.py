@@ -19,6 +19,7 @@ from tests.support.court_bridge_support import (
     DISPATCHER,
     FAST,
     MEDIATOR,
+    TERMS,
     StubIntake,
     batch,
     bind_sink,
@@ -204,24 +205,30 @@ def test_a_court_that_hangs_or_loses_its_answer_still_gets_each_message_once(
     assert bridge.db.messages.find_one({"referral_key": r2["_id"]})["attempts"] >= 2
 
 
+@pytest.mark.parametrize("missing,reasons", [
+    ({"performance_deadline": None}, ["调解协议未载明履行期限"]),
+    ({"older": True}, ["申请未附调解协议条款，无法审查协议内容"]),  # a mediation that sent no terms
+])
 def test_a_confirmation_missing_a_term_is_rejected_with_the_courts_reasons(
-        start_service, court_sim, intake):
+        start_service, court_sim, intake, missing, reasons):
     bridge = start_bridge(start_service, court_sim)
     amqp = bridge.config["AMQP_URI"]
     sink = bind_sink(amqp)
     case = {"case_id": "c-1", "case_code": make_case_code("140106003", "lending", 1), "jurisdiction": "140106003",
             "category": "lending"}
-    publish_event(amqp, mediation_event("agreement_reached", case, performance_deadline=None, court_referred=False))
+    publish_event(amqp, mediation_event("agreement_reached", case, court_referred=False, **missing))
 
     def decided():
         confirmation = record_so_far(bridge, case["case_code"]).get("confirmation") or {}
         return confirmation if confirmation.get("state") == "rejected" else None
 
     confirmation = wait_for(decided, timeout=20, message="the rejection")
-    assert confirmation["reasons"] == ["调解协议未载明履行期限"]
+    assert confirmation["reasons"] == reasons
     assert confirmation["court_id"] == COURT_ID  # the court of the place, for a case no court referred
+    application = court_sim.state()["confirmations"][0]["body"]
+    assert application["terms"] == ([] if missing.get("older") else TERMS)
     rejected = [e for e in events(amqp, sink) if e["event_type"] == "confirmation_rejected"]
-    assert rejected[0]["data"] == {"court_id": COURT_ID, "reasons": ["调解协议未载明履行期限"]}
+    assert rejected[0]["data"] == {"court_id": COURT_ID, "reasons": reasons}
     assert metric(bridge, "onestop_court_confirmations_total", result="rejected") == 1
     response = bridge.post(f"/api/v1/court/cases/{case['case_code']}/enforcement", {"reason": "x"}, auth=MEDIATOR)
     assert response.status_code == 422
@@ -237,6 +244,8 @@ def test_a_confirmed_agreement_is_enforced_and_the_court_in_the_centre_records_i
     code = case["case_code"]
     publish_event(amqp, mediation_event("agreement_reached", case, court_referred=False))
     wait_for(lambda: state_of(bridge, code, "confirmation") == "granted", timeout=20, message="the ruling")
+    application = court_sim.state()["confirmations"][0]["body"]  # the court read the terms it confirmed
+    assert application["terms"] == TERMS and application["agreement_hash"] == "ab" * 32
     response = bridge.post(f"/api/v1/court/cases/{code}/enforcement",
                            {"reason": "被申请人未按期支付工资", "applicant_role": "applicant"}, auth=MEDIATOR)
     assert response.status_code == 202, response.text

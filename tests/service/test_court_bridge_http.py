@@ -19,6 +19,7 @@ from tests.support.court_bridge_support import (
     DISPATCHER,
     FAST,
     MEDIATOR,
+    TERMS,
     StubIntake,
     batch,
     intake_case,
@@ -347,6 +348,7 @@ def test_a_party_who_wants_to_sue_is_filed_with_priority_once(bridge):
     message = bridge.db.messages.find_one({"operation": "filing"})
     assert message["payload"]["track"] == "fast_track" and message["payload"]["priority"] is True
     assert message["payload"]["referral_ids"] == ["R-1"] and message["payload"]["on_site"] is True
+    assert message["payload"]["mediation_record"] is None  # no mediation failed: none is made up
     assert_error(bridge.post(f"/api/v1/court/cases/{code}/filing", body, auth=MEDIATOR), 422, "invalid_transition")
     assert bridge.db.messages.count_documents({"operation": "filing"}) == 1
 
@@ -361,7 +363,8 @@ def case_envelope_of(bridge, ref="R-1"):
 def test_an_agreement_concludes_the_referral_once_and_queues_feedback_and_confirmation(bridge):
     referred(bridge)
     case = case_envelope_of(bridge)
-    event = mediation_event("agreement_reached", case)
+    signed = datetime.now(UTC) - timedelta(days=3)  # mediation reports it days after the signing
+    event = mediation_event("agreement_reached", case, agreed_at=signed.isoformat())
     publish_event(bridge.config["AMQP_URI"], event)
     publish_event(bridge.config["AMQP_URI"], event)  # a redelivery changes nothing
     wait_for(lambda: bridge.db.inbox.count_documents({}) == 1 and metric(
@@ -370,14 +373,63 @@ def test_an_agreement_concludes_the_referral_once_and_queues_feedback_and_confir
     assert referral["state"] == "concluded" and referral["outcome"] == "agreement"
     feedback = list(bridge.db.messages.find({"operation": "feedback"}))
     assert len(feedback) == 1 and feedback[0]["payload"]["agreement_hash"] == "ab" * 32
+    assert feedback[0]["payload"]["terms"] == TERMS
     record = bridge.db.cases.find_one({"_id": case["case_code"]})
     assert record["confirmation"]["state"] == "requested" and record["confirmation"]["court_id"] == COURT_ID
+    assert record["agreement"]["terms"] == TERMS
+    agreed_at = datetime.fromisoformat(event["data"]["agreed_at"].replace("Z", "+00:00"))
+    assert abs(record["agreement"]["agreed_at"] - agreed_at) < timedelta(milliseconds=1)  # mediation's time
+    assert record["confirmation"]["apply_by"] == days_after(agreed_at, 30)
+    application = bridge.db.messages.find_one({"operation": "confirmation"})["payload"]
+    assert application["terms"] == TERMS and application["agreement_hash"] == "ab" * 32
+    assert application["mediator_id"] == "mediator-7" and application["performance_deadline"] == "2026-12-31"
     assert bridge.db.messages.count_documents({"operation": "confirmation"}) == 1
     # the court cannot be reached: the messages wait, counted as pending feedback
     wait_for(lambda: bridge.db.messages.find_one({"operation": "feedback"})["attempts"] >= 1,
              message="a failed attempt")
     wait_for(lambda: metric(bridge, "onestop_court_feedback_pending") == 1, message="the pending gauge")
     assert metric(bridge, "onestop_court_adapter_errors_total", court=COURT_ID, operation="feedback") >= 1
+
+
+def test_a_failed_referral_carries_the_mediation_record_mediation_reported_to_the_court(bridge):
+    referred(bridge)
+    case = case_envelope_of(bridge)
+    failed_at = datetime.now(UTC) - timedelta(hours=2)  # mediation ended earlier than we hear of it
+    event = mediation_event("mediation_failed", case, failed_at=failed_at.isoformat())
+    publish_event(bridge.config["AMQP_URI"], event)
+    wait_for(lambda: bridge.db.messages.find_one({"operation": "filing"}), message="the filing")
+    stored = bridge.db.cases.find_one({"_id": case["case_code"]})["failure"]
+    record = stored["record"]
+    assert stored["failed_at"] == record["ended_at"] and abs(record["ended_at"] - failed_at) < timedelta(seconds=1)
+    assert record["complete"] and record["note"] is None and record["mediator_id"] == "mediator-7"
+    assert [s["session_id"] for s in record["sessions"]] == ["s-1", "s-2"]
+    assert record["sessions"][0]["absent"] == ["p-respondent"] and record["refusing_parties"] == ["p-respondent"]
+    assert record["undisputed_facts"] == "借款事实及金额双方无异议"
+    feedback = bridge.db.messages.find_one({"operation": "feedback"})["payload"]
+    told = feedback["mediation_record"]
+    assert {key: value for key, value in told.items() if key != "referred_at"} == record
+    assert told["referred_at"] == bridge.db.referrals.find_one({"referral_id": "R-1"})["received_at"]
+    assert abs(feedback["concluded_at"] - failed_at) < timedelta(seconds=1)
+    filing = bridge.db.messages.find_one({"operation": "filing"})["payload"]
+    assert filing["mediation_record"] == record and filing["undisputed_facts"] == record["undisputed_facts"]
+
+
+def test_a_failure_from_an_older_mediation_sends_a_record_that_says_what_is_missing(bridge):
+    referred(bridge)
+    case = case_envelope_of(bridge)
+    reported_at = datetime.now(UTC) - timedelta(hours=3)
+    publish_event(bridge.config["AMQP_URI"],
+                  mediation_event("mediation_failed", case, older=True, occurred_at=reported_at))
+    wait_for(lambda: bridge.db.messages.find_one({"operation": "filing"}), message="the filing")
+    filing = bridge.db.messages.find_one({"operation": "filing"})
+    record = filing["payload"]["mediation_record"]
+    assert not record["complete"] and "未提供调解过程记录" in record["note"]
+    assert record["sessions"] == [] and record["mediator_id"] is None
+    # dated by the event, not by when we filed
+    assert abs(record["ended_at"] - reported_at) < timedelta(seconds=1)
+    assert filing["created_at"] - record["ended_at"] > timedelta(hours=2)
+    feedback = bridge.db.messages.find_one({"operation": "feedback"})["payload"]["mediation_record"]
+    assert feedback["complete"] is False and feedback["ended_at"] == record["ended_at"]
 
 
 def test_a_referral_merged_into_an_earlier_case_follows_that_case(bridge):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
 from nameko.rpc import rpc
 
-from services.common.contracts import make_envelope
+from services.common.contracts import iso, make_envelope
 from services.court_bridge.domain.codes import check_character
 from tests.support.infra import ROOT, free_port, wait_for
 
@@ -92,7 +92,29 @@ def intake_case(channel_ref: str) -> dict:
     return StubIntake.cases[("court_referral", channel_ref)]
 
 
+TERMS = ["被申请人于2026年12月31日前向申请人归还借款人民币12000元", "申请人放弃其余利息请求，双方就本纠纷再无其他争议"]
+
+
+def mediation_sessions(parties=("p-applicant", "p-respondent")) -> list[dict]:
+    """Two sessions as mediation reports them: the respondent missed the first."""
+    now = datetime.now(UTC)
+    first, second = now - timedelta(days=6), now - timedelta(days=2)
+    return [
+        {"session_id": "s-1", "kind": "on_site", "purpose": "mediation", "starts_at": iso(first),
+         "ends_at": iso(first + timedelta(hours=1)), "mediator_id": "mediator-7", "attended": [parties[0]],
+         "absent": [parties[1]]},
+        {"session_id": "s-2", "kind": "video", "purpose": "mediation", "starts_at": iso(second),
+         "ends_at": iso(second + timedelta(hours=1)), "mediator_id": "mediator-7", "attended": list(parties),
+         "absent": []},
+    ]
+
+
 def mediation_event(event_type: str, case: dict, **data) -> dict:
+    """A mediation event as mediation now sends it (with the terms, the mediation record);
+    pass `older=True` for one from a mediation that sent only the original fields."""
+    older = data.pop("older", False)
+    occurred_at = data.pop("occurred_at", None)
+    now = iso(datetime.now(UTC))
     defaults = {
         "agreement_reached": {"agreement_id": uuid.uuid4().hex, "partial": False, "amount": 12000.0,
                               "performance_deadline": "2026-12-31", "confirmation_requested": True,
@@ -101,7 +123,14 @@ def mediation_event(event_type: str, case: dict, **data) -> dict:
                              "wants_litigation": True, "court_referred": True},
         "mediation_withdrawn": {"reason": "申请人撤回调解申请", "court_referred": True},
     }[event_type]
-    return make_envelope("mediation", event_type, case=case, data={**defaults, **data})
+    if not older:
+        defaults.update({
+            "agreement_reached": {"terms": list(TERMS), "mediator_id": "mediator-7", "agreed_at": now},
+            "mediation_failed": {"failed_at": now, "mediator_id": "mediator-7", "sessions": mediation_sessions(),
+                                 "unreachable_parties": [], "refusing_parties": ["p-respondent"]},
+            "mediation_withdrawn": {},
+        }[event_type])
+    return make_envelope("mediation", event_type, case=case, data={**defaults, **data}, occurred_at=occurred_at)
 
 
 def case_of(intake_record: dict, jurisdiction: str, category: str) -> dict:

@@ -12,8 +12,10 @@ from services.court_bridge.domain import delivery, filing
 from services.court_bridge.domain import referrals as refs
 from services.court_bridge.domain.calendar import days_after, end_of_local_day, local_date
 from services.court_bridge.domain.codes import InvalidCaseCode, canonical_case_code
+from services.court_bridge.domain.mediation_record import mediation_record, record_of_failure
 from services.court_bridge.domain.model import ReferenceDataError, build_reference
 from services.court_bridge.reference import DATA, load_reference, read_yaml
+from services.court_bridge.simulator import CourtSimulator
 
 REFERENCE = load_reference({})
 COURT = REFERENCE.court("140106:court")
@@ -110,18 +112,77 @@ def test_a_referral_id_repeated_in_one_batch_is_a_duplicate_and_keys_are_per_cou
     assert refs.referral_key("140106:court", "R-1") != refs.referral_key("140105:court", "R-1")
 
 
+SESSIONS = [
+    {"session_id": "s-2", "kind": "video", "purpose": "mediation", "starts_at": utc(2026, 11, 28, 2),
+     "ends_at": utc(2026, 11, 28, 3), "mediator_id": "m-7", "attended": ["p-1", "p-2"], "absent": []},
+    {"session_id": "s-1", "kind": "on_site", "purpose": "mediation", "starts_at": utc(2026, 11, 25, 2),
+     "ends_at": utc(2026, 11, 25, 3), "mediator_id": "m-7", "attended": ["p-1"], "absent": ["p-2"]},
+]
+FAILED = {"reason": "分歧较大", "undisputed_facts": "借款金额无异议", "failed_at": utc(2026, 11, 30, 8),
+          "mediator_id": "m-7", "sessions": SESSIONS, "unreachable_parties": [], "refusing_parties": ["p-2"]}
+
+
+def test_the_mediation_record_is_what_mediation_reported():
+    reported_at = utc(2026, 12, 1, 9)  # the event came a day later: the record keeps mediation's time
+    record = mediation_record(FAILED, reported_at)
+    assert record["ended_at"] == utc(2026, 11, 30, 8) and record["complete"] and record["note"] is None
+    assert [session["session_id"] for session in record["sessions"]] == ["s-1", "s-2"]  # in order of time
+    assert record["sessions"][0]["absent"] == ["p-2"] and record["sessions"][1]["attended"] == ["p-1", "p-2"]
+    assert (record["mediator_id"], record["refusing_parties"], record["unreachable_parties"]) == ("m-7", ["p-2"], [])
+    assert (record["result"], record["reason"]) == ("调解不成", "分歧较大")
+    assert record["undisputed_facts"] == "借款金额无异议"
+
+
+def test_an_older_mediation_without_the_record_gets_a_record_that_says_so():
+    reported_at = utc(2026, 12, 1, 9)
+    record = mediation_record({"reason": "分歧较大", "undisputed_facts": None}, reported_at)
+    assert record["ended_at"] == reported_at and not record["complete"]
+    assert "未提供调解过程记录" in record["note"] and record["sessions"] == [] and record["mediator_id"] is None
+    # a failure stored before records were kept is read the same way, dated by when it failed
+    stored = {"reason": "分歧较大", "undisputed_facts": "x", "failed_at": utc(2026, 11, 2)}
+    assert record_of_failure(stored)["ended_at"] == utc(2026, 11, 2) and not record_of_failure(stored)["complete"]
+    assert record_of_failure({**stored, "record": {"complete": True}}) == {"complete": True}
+    assert record_of_failure(None) is None
+
+
 def test_the_feedback_carries_the_outcome_and_what_the_court_needs():
     referral = open_referral()
     failed_at = utc(2026, 12, 1)
-    details = refs.failure_details({"reason": "分歧较大", "undisputed_facts": "借款金额无异议"}, referral, failed_at)
+    details = refs.failure_details(FAILED, referral, mediation_record(FAILED, failed_at))
     message = refs.feedback(referral, refs.FAILED, details, failed_at)
     assert message["outcome"] == "failed" and message["referral_id"] == "R-1"
     assert message["undisputed_facts"] == "借款金额无异议"
-    assert message["mediation_record"]["result"] == "调解不成"
-    agreement = refs.agreement_details({"agreement_id": "A1", "agreement_hash": "ab" * 32})
-    assert refs.feedback(referral, refs.AGREEMENT, agreement, failed_at)["agreement_hash"] == "ab" * 32
+    assert message["mediation_record"]["result"] == "调解不成" and len(message["mediation_record"]["sessions"]) == 2
+    assert message["mediation_record"]["referred_at"] == referral["received_at"]
+    agreed_at = utc(2026, 11, 30)
+    agreement = refs.agreement_details({"agreement_id": "A1", "agreement_hash": "ab" * 32,
+                                        "terms": ["乙方于12月31日前还款1万元"], "mediator_id": "m-7"}, agreed_at)
+    told = refs.feedback(referral, refs.AGREEMENT, agreement, agreed_at)
+    assert told["agreement_hash"] == "ab" * 32 and told["terms"] == ["乙方于12月31日前还款1万元"]
+    assert told["agreed_at"] == agreed_at and told["mediator_id"] == "m-7"
+    assert refs.agreement_details({"agreement_id": "A2", "agreement_hash": "cd" * 32}, agreed_at)["terms"] == []
     with pytest.raises(ValueError):
         refs.feedback(referral, "settled", {}, failed_at)
+
+
+# -- what the simulated court checks before confirming ---------------------------------------
+APPLICATION = {"case_code": "140106-261123-LD-0001-X", "agreement_id": "A1", "category": "lending",
+               "agreement_hash": "ab" * 32, "terms": ["乙方于12月31日前还款1万元"],
+               "performance_deadline": "2026-12-31"}
+NO_TERMS = "申请未附调解协议条款，无法审查协议内容"
+
+
+@pytest.mark.parametrize("changes,reasons", [
+    ({}, []),
+    ({"terms": []}, [NO_TERMS]),
+    ({"terms": ["  "]}, [NO_TERMS]),
+    ({"terms": None, "performance_deadline": None}, [NO_TERMS, "调解协议未载明履行期限"]),
+    ({"performance_deadline": ""}, ["调解协议未载明履行期限"]),
+    ({"agreement_hash": "not-a-hash"}, ["调解协议文本摘要无效，无法核对协议内容"]),
+    ({"category": "domestic_violence"}, ["涉及人身安全保护的事项不适用司法确认程序"]),
+])
+def test_the_simulated_court_reads_the_terms_before_it_confirms(changes, reasons):
+    assert CourtSimulator.confirmation_reasons({**APPLICATION, **changes}) == reasons
 
 
 # -- reference data --------------------------------------------------------------------------

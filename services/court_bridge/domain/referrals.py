@@ -131,27 +131,29 @@ def feedback(referral: dict, outcome: str, details: dict, concluded_at: datetime
     }
 
 
-def agreement_details(data: dict) -> dict:
+def agreement_details(data: dict, agreed_at: datetime) -> dict:
+    """What the court is told of an agreement, and what its confirmation needs: the terms as
+    the document states them, so that the court can read them and check them against the hash.
+    An older mediation sends no terms: `terms` is then empty and the court sees that."""
     return {
         "agreement_id": data["agreement_id"],
         "agreement_hash": data["agreement_hash"],
+        "terms": [str(term) for term in data.get("terms") or []],
         "partial": data.get("partial", False),
         "amount": data.get("amount"),
         "performance_deadline": data.get("performance_deadline"),
         "confirmation_requested": data.get("confirmation_requested", False),
+        "mediator_id": data.get("mediator_id"),
+        "agreed_at": agreed_at,
     }
 
 
-def failure_details(data: dict, referral: dict, failed_at: datetime) -> dict:
-    """The mediation record the court files with the case, and the facts nobody disputes."""
+def failure_details(data: dict, referral: dict, record: dict) -> dict:
+    """The failure as the referring court hears of it: the mediation record (with when the
+    court referred the case) and the facts nobody disputes."""
     return {
         "reason": data["reason"],
         "undisputed_facts": data.get("undisputed_facts"),
         "wants_litigation": data.get("wants_litigation", False),
-        "mediation_record": {
-            "referred_at": referral["received_at"],
-            "ended_at": failed_at,
-            "result": "调解不成",
-            "reason": data["reason"],
-        },
+        "mediation_record": {**record, "referred_at": referral["received_at"]},
     }
