@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from tests.support.infra import wait_for
+
+CENTRE_TZ = ZoneInfo("Asia/Shanghai")
 
 DISPATCHER = {"roles": ("dispatcher",), "jurisdictions": ("140100",), "agency": "140106:centre", "sub": "duty-officer"}
 CLERK = {"roles": ("intake_clerk",), "jurisdictions": ("140100",), "agency": "140106:centre", "sub": "window-clerk"}
@@ -57,3 +62,12 @@ def wait_sent(system, code: str, *pairs: tuple[str, str]) -> set:
 def sms_state(system, code: str, kind: str) -> set[str]:
     """SMS to citizens wait for the morning in quiet hours (22:00–08:00): sent or deferred."""
     return {n["status"] for n in notifications(system, code) if n["kind"] == kind and n["channel"] == "sms"}
+
+
+def local_now() -> datetime:
+    """Now at the centre (Asia/Shanghai): sessions are booked in local working hours."""
+    return datetime.now(CENTRE_TZ)
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
