@@ -48,11 +48,11 @@ def test_a_pause_over_the_weekend_costs_nothing_and_resume_gives_back_the_rest()
     assert clocks.pause(clock, local(2026, 11, 20, 12, 0), "等待鉴定结论", CAL)
     assert clock["status"] == "paused" and clock["due"] == {} and clock["deadline"] is None
     assert clocks.due_warnings(clock, local(2026, 12, 30)) == []
-    assert clocks.resume(clock, local(2026, 11, 25, 9, 0), spec, CAL)  # the next Wednesday
+    assert clocks.resume(clock, local(2026, 11, 25, 9, 0), spec.colours, CAL)  # the next Wednesday
     # one working day used before the pause; two left from Wednesday 09:00
     assert clock["deadline"].astimezone(CST) == local(2026, 11, 27, 9, 0)
     assert clock["pauses"][0]["reason"] == "等待鉴定结论"
-    assert not clocks.resume(clock, local(2026, 11, 25, 10, 0), spec, CAL)
+    assert not clocks.resume(clock, local(2026, 11, 25, 10, 0), spec.colours, CAL)
 
 
 def test_a_colour_already_raised_is_not_due_again_after_a_resume():
@@ -61,7 +61,7 @@ def test_a_colour_already_raised_is_not_due_again_after_a_resume():
     clock = clocks.start(spec, start, CAL)
     clocks.raise_warning(clock, "blue", clock["due"]["blue"], start + timedelta(minutes=25))
     clocks.pause(clock, start + timedelta(minutes=26), "当事人住院", CAL)
-    clocks.resume(clock, start + timedelta(hours=5), spec, CAL)
+    clocks.resume(clock, start + timedelta(hours=5), spec.colours, CAL)
     assert set(clock["due"]) == {"yellow", "red"}
     assert clock["deadline"] == start + timedelta(hours=5, minutes=4)
 
@@ -85,3 +85,19 @@ def test_a_court_deadline_overrides_the_30_days():
     clock = clocks.start(SPECS["presuit"], start, CAL, deadline=local(2026, 11, 22, 9, 0))
     assert clock["deadline"] == local(2026, 11, 22, 9, 0)
     assert clock["due"]["blue"] == start + timedelta(days=16)
+
+
+def test_a_courts_extension_moves_the_deadline_and_the_warnings_not_raised_yet():
+    spec = SPECS["presuit"]
+    start = local(2026, 11, 2, 9, 0)
+    clock = clocks.start(spec, start, CAL)
+    clocks.raise_warning(clock, "blue", clock["due"]["blue"], start + timedelta(days=25))
+    clocks.move_deadline(clock, start + timedelta(days=45), clock["deadline"], spec.colours, CAL)
+    assert clock["deadline"] == start + timedelta(days=45)
+    assert clock["due"] == {"yellow": start + timedelta(days=45), "red": start + timedelta(days=54)}
+    assert "blue" in clock["raised"]  # what was raised stands
+    paused = clocks.start(spec, start, CAL)
+    clocks.pause(paused, start + timedelta(days=10), "等待鉴定", CAL)
+    clocks.move_deadline(paused, start + timedelta(days=40), start + timedelta(days=30), spec.colours, CAL)
+    clocks.resume(paused, start + timedelta(days=12), spec.colours, CAL)
+    assert paused["deadline"] == start + timedelta(days=42)  # ten extra days, two of them paused

@@ -114,14 +114,78 @@ def test_warnings_missed_while_down_are_raised_in_order_when_it_comes_back():
     assert all(r["at"] == T0 + timedelta(minutes=90) for r in records)
 
 
-def test_a_met_clock_stops_colouring_the_case_and_the_peak_does_not_escalate_twice():
+def test_a_met_clock_stops_colouring_the_case_and_another_clocks_blue_escalates_once_more():
     case = sweep_at(assigned().case, 25).case
     accepted = cases.accept(case, T0 + timedelta(minutes=26), "clerk", None, REF).case
     assert accepted["colour"] == "none" and clock(accepted, "first_contact")["status"] == "met"
     assert clock(accepted, "sign")["status"] == "met"
     later = cases.sweep(accepted, T0 + timedelta(hours=20), REF)  # classification turns blue at 19.2 h
-    assert [w["colour"] for w in events(later, "sla_warning")] == ["blue"]
-    assert events(later, "case_escalated") == []  # blue was reached before: no second climb
+    assert [(w["colour"], w["clock"]) for w in events(later, "sla_warning")] == [("blue", "classification")]
+    assert [e["to_rung"] for e in events(later, "case_escalated")] == ["inspection"]
+    assert later.case["escalated"] == ["first_contact:blue", "classification:blue"]
+    assert cases.sweep(later.case, T0 + timedelta(hours=20), REF).events == []
+
+
+def test_a_grid_case_signed_on_time_still_escalates_when_its_resolve_clock_runs_out():
+    case = assigned(grid="140106001001-01", category="neighbour", people_involved=1, risk_flags=(),
+                    amount=None).case
+    case = cases.accept(case, T0 + timedelta(minutes=10), "grid-worker", None, REF).case
+    late = cases.sweep(case, T0 + timedelta(hours=25), REF)  # classification: blue at 19.2 h, yellow at 24 h
+    assert [e["to_rung"] for e in events(late, "case_escalated")] == ["community", "township"]
+    case = cases.record_feedback(late.case, T0 + timedelta(hours=26), "township-clerk", "已告知", REF).case
+    assert case["colour"] == "none" and case["peak_colour"] == "yellow"
+    deadline = clock(case, "resolve")["deadline"]
+    overdue = cases.sweep(case, deadline + timedelta(minutes=1), REF)
+    warnings = events(overdue, "sla_warning")
+    assert [(w["colour"], w["clock"]) for w in warnings] == [("blue", "resolve"), ("yellow", "resolve")]
+    assert [(e["to_rung"], e["takes_over"]) for e in events(overdue, "case_escalated")] == [
+        ("county", True), ("city", False)]
+    assert (overdue.case["unit"], overdue.case["supervision"]["unit"]) == ("140106:centre", "140100:centre")
+    assert warnings[-1]["unit"] == "140100:centre"
+
+
+def test_an_immediate_red_cases_later_overdue_clock_still_warns_and_escalates():
+    case = assigned(immediate_red=True, severity="critical").case
+    assert case["colour"] == "red" and case["escalation"]["steps"] == 0
+    change = sweep_at(case, 25)
+    assert [(w["colour"], w["clock"]) for w in events(change, "sla_warning")] == [("blue", "first_contact")]
+    escalated = events(change, "case_escalated")
+    assert [(e["from_unit"], e["to_unit"]) for e in escalated] == [("140106:centre", "140100:centre")]
+    assert change.case["colour"] == "red"  # the critical risk keeps it red until resolved
+
+
+def test_nothing_escalates_twice_for_the_same_clock_colour():
+    case = sweep_at(assigned().case, 25).case
+    assert case["escalation"]["steps"] == 1
+    assert sweep_at(case, 25).events == [] and sweep_at(case, 29).events == []
+    paused = cases.pause(case, T0 + timedelta(minutes=26), "clerk", "等待", ["first_contact"], REF).case
+    resumed = cases.resume(paused, T0 + timedelta(minutes=40), "clerk", REF).case
+    assert cases.sweep(resumed, T0 + timedelta(minutes=43), REF).events == []  # blue is not raised again
+    yellow = cases.sweep(resumed, T0 + timedelta(minutes=45), REF)  # 4 minutes were left at the pause
+    assert [w["colour"] for w in events(yellow, "sla_warning")] == ["yellow"]
+    assert len(events(yellow, "case_escalated")) == 1 and yellow.case["escalation"]["steps"] == 2
+    assert cases.sweep(yellow.case, T0 + timedelta(minutes=45), REF).events == []
+    assert yellow.case["escalated"] == ["first_contact:blue", "first_contact:yellow"]
+
+
+def test_the_ladder_caps_escalation_but_every_warning_is_still_raised():
+    change = sweep_at(assigned().case, 61)  # first contact: city, inspection, discipline — the top
+    later = cases.sweep(change.case, T0 + timedelta(hours=20), REF)
+    warnings = events(later, "sla_warning")
+    assert sorted((w["clock"], w["colour"]) for w in warnings) == [("classification", "blue"), ("sign", "blue")]
+    assert events(later, "case_escalated") == [] and {w["unit"] for w in warnings} == {"140100:discipline"}
+
+
+def test_a_re_routed_case_escalates_afresh_from_its_new_unit():
+    case = assigned(category="consumer", people_involved=1, risk_flags=(), amount=None).case
+    case = sweep_at(case, 25).case  # blue: the market bureau's case goes up to the county centre
+    assert case["unit"] == "140106:centre" and case["escalated"] == ["first_contact:blue"]
+    returned = cases.return_case(case, T0 + timedelta(minutes=27), "centre", "实为物业纠纷", "140106:housing", REF)
+    case = returned.case
+    assert case["escalated"] == [] and case["escalation"]["rung"] == "county" and case["unit"] == "140106:housing"
+    change = cases.sweep(case, T0 + timedelta(minutes=27 + 25), REF)  # first_contact#2 turns blue
+    assert [w["clock"] for w in events(change, "sla_warning")] == ["first_contact"]
+    assert [e["to_unit"] for e in events(change, "case_escalated")] == ["140106:centre"]
 
 
 def test_immediate_red_is_red_at_once_and_names_the_handling_unit():

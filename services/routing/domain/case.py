@@ -5,18 +5,27 @@ case, the events it causes, and what else must be stored with it (summons, dated
 escalations). The service writes all of it in one transaction, conditional on the version it read.
 
 Lifecycle: assigned → accepted (签收) → resolved (办结); a case still `assigned` may be returned
-(退回, re-routed to the suggested unit) or dispatched (派单) elsewhere; escalation moves it up the
-ladder; mediation and court outcomes end it; intake may close it or merge it into another.
+(退回, re-routed to the suggested unit); an open case may be dispatched (派单) or, once signed for,
+transferred (转办) elsewhere, or re-tiered when a dispatcher marks what intake could not know;
+escalation moves it up the ladder; mediation and court outcomes end it; intake may close it or merge
+it into another.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.routing.domain import Reference, clocks
-from services.routing.domain.decide import CaseFacts, Decision
+from services.routing.domain.decide import (
+    CaseFacts,
+    Decision,
+    choose_level,
+    choose_tier,
+    involved_departments,
+    level_text,
+)
 from services.routing.domain.escalation import next_step, start_position
 from services.routing.domain.reference import Location, scope_keys
 from services.routing.domain.rules import COLOUR_RANK, matches
@@ -108,13 +117,16 @@ def attention(case: dict) -> tuple[str, str, str]:
 
 # -- assignment --------------------------------------------------------------------------------
 def _start_clocks(case: dict, facts_for_rules: dict, start_at: datetime, ref: Reference,
-                  referral_at: datetime, referral_deadline: datetime | None) -> None:
+                  referral_deadline: datetime | None) -> None:
     calendars = ref.rules.calendars
     for spec in ref.rules.clocks.values():
         if spec.only_if and not matches(spec.only_if, facts_for_rules):
             continue
-        if spec.starts == "referral":
-            case["clocks"].append(clocks.start(spec, referral_at, calendars, deadline=referral_deadline))
+        if spec.starts == "referral" and referral_deadline is not None:
+            # The court's period ran from its referral, before intake registered the case: count back from
+            # its deadline (a period longer than the rules' own runs from registration to that deadline).
+            referred_at = min(start_at, referral_deadline - timedelta(seconds=spec.seconds))
+            case["clocks"].append(clocks.start(spec, referred_at, calendars, deadline=referral_deadline))
         else:
             case["clocks"].append(clocks.start(spec, start_at, calendars))
 
@@ -147,11 +159,12 @@ def assign_new(facts: CaseFacts, decision: Decision, now: datetime, ref: Referen
         "committee": decision.committee, "mediation_type": decision.mediation_type, "triage": decision.triage,
         "rule": decision.rule(), "location": decision.location.as_dict(),
         "escalation": start_position(decision.level, decision.unit, ref.rules.ladder), "supervision": None,
-        "colour": "none", "peak_colour": "none", "clocks": [], "next_check_at": None,
-        "requested": False, "returns": 0, "return_log": [], "tags": [], "leader": None, "rating": None,
+        "colour": "none", "peak_colour": "none", "escalated": [], "clocks": [], "next_check_at": None,
+        "requested": False, "summoned": [], "marks": [], "returns": 0, "return_log": [], "tags": [],
+        "leader": None, "rating": None, "presuit_extensions": [],
         "followups": [], "history": [], "version": 1,
     }
-    _start_clocks(case, facts.rule_facts(), start_at, ref, facts.registered_at, facts.referral_deadline)
+    _start_clocks(case, facts.rule_facts(), start_at, ref, facts.referral_deadline)
     change = Change(case=case)
     _history(case, now, "assigned", "event:intake.case_registered", tier=decision.tier, level=decision.level,
              unit=decision.unit, rule_id=decision.rule_id, triage=decision.triage)
@@ -173,26 +186,40 @@ def _emit_assigned(change: Change, rule_id: str, reason: str) -> None:
     })
 
 
+def _summoned(case: dict, ref: Reference) -> list[str]:
+    """The departments summoned so far (a case stored before this was kept summoned all of its own)."""
+    if "summoned" not in case:
+        summoned = case["requested"] and case["tier"] in ref.rules.summons_tiers
+        case["summoned"] = list(case["departments"]) if summoned else []
+    return case["summoned"]
+
+
 def _request_handling(change: Change, now: datetime, ref: Reference) -> None:
-    """General and complex cases go to mediation; complex ones summon their departments. Once per case,
-    and only when someone owns it (a triage case waits for its dispatch)."""
+    """General and complex cases go to mediation (once per case); complex ones summon each of their
+    departments once. Only when someone owns the case (a triage case waits for its dispatch)."""
     case = change.case
-    if case["requested"] or case["triage"] or case["tier"] == "simple":
+    if case["triage"] or case["tier"] == "simple":
         return
-    case["requested"] = True
-    by_name = {clock["name"]: clock for clock in case["clocks"] if clock["status"] == "running"}
-    deadline_clock = by_name.get("presuit") if case["court_referred"] else None
-    deadline_clock = deadline_clock or by_name.get("resolve")
-    change.emit("mediation_requested", {
-        "tier": case["tier"], "mediation_type": case["mediation_type"], "committee": case["committee"],
-        "departments": list(case["departments"]),
-        "deadline": iso(deadline_clock["deadline"]) if deadline_clock else None,
-        "court_referred": case["court_referred"],
-    })
+    if not case["requested"]:
+        case["requested"] = True
+        by_name = {clock["name"]: clock for clock in case["clocks"] if clock["status"] == "running"}
+        deadline_clock = by_name.get("presuit") if case["court_referred"] else None
+        deadline_clock = deadline_clock or by_name.get("resolve")
+        change.emit("mediation_requested", {
+            "tier": case["tier"], "mediation_type": case["mediation_type"], "committee": case["committee"],
+            "departments": list(case["departments"]),
+            "deadline": iso(deadline_clock["deadline"]) if deadline_clock else None,
+            "court_referred": case["court_referred"],
+        })
     if case["tier"] not in ref.rules.summons_tiers:
         return
-    units = [ref.directory.units[unit_id] for unit_id in case["departments"] if unit_id in ref.directory.units]
+    summoned = _summoned(case, ref)
+    units = [ref.directory.units[unit_id] for unit_id in case["departments"]
+             if unit_id in ref.directory.units and unit_id not in summoned]
+    if not units:
+        return
     summons = summon(units, now, ref.rules.calendars.working, ref.rules.summons_on_site_minutes)
+    summoned.extend(item["department"] for item in summons)
     for item in summons:
         item.update(case_id=case["_id"], case_code=case["case_code"], jurisdiction=case["jurisdiction"],
                     category=case["category"], scope=case["scope"])
@@ -265,8 +292,11 @@ def _unit_placement(unit_id: str, ref: Reference) -> tuple[str, bool]:
     return unit.level, unit.kind == "department"
 
 
-def _reassign(case: dict, now: datetime, unit_id: str, rule_id: str, reason: str, actor: str,
-              ref: Reference, change: Change, field_name: str) -> None:
+def _reassign(case: dict, now: datetime, unit_id: str, rule: dict, actor: str, ref: Reference, change: Change,
+              field_name: str) -> None:
+    """Re-route the case to `unit_id` (return, dispatch, transfer, re-tier): the new unit must sign for it
+    afresh — its own clocks restart, escalation starts again from its rung — while the citizen's other
+    clocks keep running. `rule` is what is stored as the decision (rule_id, reason, level_rule_id, level_reason)."""
     unit = ref.directory.unit(unit_id)
     if unit is None:
         raise InvalidInput(field_name, f"{unit_id} is not a unit of the directory")
@@ -288,24 +318,38 @@ def _reassign(case: dict, now: datetime, unit_id: str, rule_id: str, reason: str
         departments = [d for d in case["departments"] if d != case["lead_department"]]
         case["lead_department"] = unit_id
         case["departments"] = [unit_id, *departments]
+    elif case["lead_department"] is None and category is not None:
+        # Out of triage: now that the case is placed, the category's lead in its county leads it.
+        lead = ref.directory.department(county, category.lead_department)
+        if lead is not None:
+            case["lead_department"] = lead.unit_id
+            case["departments"] = involved_departments(case["tier"], category, county, lead.unit_id,
+                                                       tuple(flags_of(case)), ref.directory, ref.rules)
     if case["committee"] is None and category is not None:
         committee = ref.directory.committee(county, category.committee)
         case["committee"] = committee.unit_id if committee else None
-    previous = case["unit"]
-    case.update(unit=unit_id, level=level, triage=False, supervision=None)
+    previous, previous_state = case["unit"], case["state"]
+    case.update(unit=unit_id, level=level, triage=False, supervision=None, state="assigned",
+                accepted_at=None, accepted_by=None, escalated=[])
     case["escalation"] = {**start_position(level, unit_id, ref.rules.ladder),
                           "steps": case["escalation"]["steps"]}
-    case["rule"] = {**case["rule"], "rule_id": rule_id, "reason": reason, "level_rule_id": rule_id,
-                    "level_reason": reason}
-    for clock in list(case["clocks"]):
-        spec = ref.rules.clocks.get(clock["name"])
-        if spec and spec.restart_on_reassign and clock["status"] in clocks.ACTIVE:
+    case["rule"] = {**case["rule"], **rule}
+    for spec in ref.rules.clocks.values():
+        instances = [clock for clock in case["clocks"] if clock["name"] == spec.name]
+        if not spec.restart_on_reassign or not instances:
+            continue
+        for clock in instances:
             clocks.stop(clock, now, "reassigned", met=False, calendars=ref.rules.calendars)
-            instance = sum(1 for c in case["clocks"] if c["name"] == spec.name) + 1
-            case["clocks"].append(clocks.start(spec, now, ref.rules.calendars, clock_id=f"{spec.name}#{instance}"))
-    _history(case, now, "reassigned", actor, from_unit=previous, to_unit=unit_id, rule_id=rule_id)
-    _emit_assigned(change, rule_id, reason)
+        case["clocks"].append(clocks.start(spec, now, ref.rules.calendars,
+                                           clock_id=f"{spec.name}#{len(instances) + 1}"))
+    _history(case, now, "reassigned", actor, from_unit=previous, to_unit=unit_id, rule_id=rule["rule_id"],
+             from_state=previous_state)
+    _emit_assigned(change, rule["rule_id"], rule["reason"])
     _request_handling(change, now, ref)
+
+
+def _manual(rule_id: str, reason: str) -> dict:
+    return {"rule_id": rule_id, "reason": reason, "level_rule_id": rule_id, "level_reason": reason}
 
 
 def return_case(case: dict, now: datetime, actor: str, reason: str, suggested_unit: str,
@@ -321,20 +365,107 @@ def return_case(case: dict, now: datetime, actor: str, reason: str, suggested_un
                                   "suggested_unit": suggested_unit})
     target = ref.directory.unit_name(suggested_unit) or suggested_unit
     text = f"{ref.directory.unit_name(returning) or returning}退回（{reason}），改派{target}"
-    _reassign(case, now, suggested_unit, "manual.return", text, actor, ref, change, "suggested_unit")
+    _reassign(case, now, suggested_unit, _manual("manual.return", text), actor, ref, change, "suggested_unit")
     refresh(case)
     return change
 
 
 def dispatch(case: dict, now: datetime, actor: str, unit_id: str, reason: str, ref: Reference) -> Change:
-    """派单: the centre sends a case (typically from its triage queue) to a unit."""
-    _require_state(case, "dispatch", ("assigned",))
+    """派单 / 转办: the centre sends a case to a unit — out of its triage queue, or elsewhere before it is
+    signed for (派单), or on from the unit that signed for it (转办). The new unit signs afresh; a transfer
+    is not a return and does not count against routing quality."""
+    _require_state(case, "dispatch", OPEN_STATES)
     case = copy.deepcopy(case)
     change = Change(case=case)
     target = ref.directory.unit_name(unit_id) or unit_id
-    _reassign(case, now, unit_id, "manual.dispatch", f"综治中心派单至{target}：{reason}", actor, ref, change, "unit")
+    if case["state"] == "accepted":
+        holder = ref.directory.unit_name(case["unit"]) or case["unit"]
+        rule = _manual("manual.transfer", f"综治中心将案件由{holder}转办至{target}：{reason}")
+    else:
+        rule = _manual("manual.dispatch", f"综治中心派单至{target}：{reason}")
+    _reassign(case, now, unit_id, rule, actor, ref, change, "unit")
     refresh(case)
     return change
+
+
+def flags_of(case: dict) -> list[str]:
+    """intake's risk flags and the ones a dispatcher marked (re-tier)."""
+    return [*case["risk_flags"], *(flag for flag in case.get("marks", ()) if flag not in case["risk_flags"])]
+
+
+def rule_facts_of(case: dict) -> dict:
+    return {"severity": case["severity"], "immediate_red": case["immediate_red"], "risk_flags": flags_of(case),
+            "people": case["people_involved"], "amount": case["amount"], "court_referred": case["court_referred"],
+            "channel": case["channel"], "category": case["category"], "tier": case["tier"]}
+
+
+def _handling_rank(unit_id: str, level: str, ref: Reference) -> float:
+    """How high on the ladder a unit handles cases; a department sits just below its county centre."""
+    unit = ref.directory.unit(unit_id)
+    return ref.rules.rung_index(level) - (0.5 if unit is not None and unit.kind == "department" else 0)
+
+
+def retier(case: dict, now: datetime, actor: str, add: list[str], remove: list[str], reason: str,
+           ref: Reference) -> Change:
+    """A dispatcher marks what intake cannot know — the case spans departments or regions — or takes the
+    mark off: tier, departments and summons are decided again by the rules; a case whose new tier needs
+    a higher level (the county centre, the city centre for cross-region) moves up to it."""
+    known = ref.rules.routing_flags
+    for field_name, flags in (("add", add), ("remove", remove)):
+        unknown = sorted(set(flags) - set(known))
+        if unknown:
+            raise InvalidInput(field_name, f"unknown marks {unknown}; a dispatcher may mark {list(known)}")
+    _require_state(case, "re-tier", OPEN_STATES)
+    case = copy.deepcopy(case)
+    before = list(case.get("marks", ()))
+    marks = [flag for flag in before if flag not in remove] + [flag for flag in add
+                                                                if flag not in before and flag not in remove]
+    if set(marks) == set(before):
+        raise InvalidInput("add", f"the case is already marked {before or 'with nothing'}")
+    case["marks"] = marks
+    change = Change(case=case)
+    facts = rule_facts_of(case)
+    tier_rule, tier_reason = choose_tier(facts, ref.directory, ref.rules)
+    previous_tier, previous_departments = case["tier"], list(case["departments"])
+    case["tier"] = facts["tier"] = tier_rule.tier
+    category = ref.directory.categories.get(case["category"])
+    if case["lead_department"] and category is not None and case["county"]:
+        involved = involved_departments(tier_rule.tier, category, case["county"], case["lead_department"],
+                                        tuple(facts["risk_flags"]), ref.directory, ref.rules)
+        # Departments already summoned stay on the case: their summons stand.
+        case["departments"] = involved + [d for d in _summoned(case, ref) if d not in involved]
+    level_rule = choose_level(facts, ref.rules)
+    target = _retier_target(case, level_rule.level, ref)
+    text = f"{tier_reason}（{reason}）"
+    _history(case, now, "retiered", actor, marks=marks, from_tier=previous_tier, to_tier=tier_rule.tier,
+             rule_id=tier_rule.rule_id)
+    if target is not None:
+        level, _ = _unit_placement(target, ref)
+        rule = {"rule_id": tier_rule.rule_id, "reason": text, "level_rule_id": level_rule.rule_id,
+                "level_reason": level_text(level_rule, case["lead_department"], target, ref.directory)}
+        _reassign(case, now, target, rule, actor, ref, change, "add")
+    else:
+        case["rule"] = {**case["rule"], "rule_id": tier_rule.rule_id, "reason": text}
+        if case["tier"] != previous_tier or case["departments"] != previous_departments:
+            _emit_assigned(change, tier_rule.rule_id, text)
+        _request_handling(change, now, ref)
+    refresh(case)
+    return change
+
+
+def _retier_target(case: dict, level: str, ref: Reference) -> str | None:
+    """The centre a re-tiered case must move up to, if any: never down, never out of triage (the
+    dispatcher places a triage case first)."""
+    location = location_of(case)
+    if case["triage"] or level not in ("county", "city"):
+        return None
+    target = f"{location.city}:centre" if level == "city" and location.city else f"{case['county']}:centre"
+    unit = ref.directory.unit(target)
+    if unit is None or target == case["unit"]:
+        return None
+    if _handling_rank(target, unit.level, ref) <= _handling_rank(case["unit"], case["level"], ref):
+        return None
+    return target
 
 
 def resolve(case: dict, now: datetime, actor: str, note: str | None, ref: Reference) -> Change:
@@ -445,7 +576,7 @@ def resume(case: dict, now: datetime, actor: str, ref: Reference) -> Change:
     case = copy.deepcopy(case)
     resumed = [clock["id"] for clock in case["clocks"]
                if clock["status"] == "paused"
-               and clocks.resume(clock, now, ref.rules.clocks[clock["name"]], ref.rules.calendars)]
+               and clocks.resume(clock, now, ref.rules.colours_for(clock["name"]), ref.rules.calendars)]
     if not resumed:
         raise TransitionNotAllowed("no paused clock to resume")
     _history(case, now, "resumed", actor, clocks=resumed)
@@ -472,6 +603,37 @@ def outcome(case: dict, now: datetime, result: str, source: str, ref: Reference,
     case["ended_at"] = case["ended_at"] or now
     met = _signal(case, ENDING_SIGNALS, now, result, ref)
     _history(case, now, result, source, clocks_met=met)
+    refresh(case)
+    return Change(case=case)
+
+
+class ReferralMismatch(ValueError):
+    """A court's message about a referral that is not this case's."""
+
+
+def referral_extended(case: dict, now: datetime, extension: dict, source: str, ref: Reference) -> Change:
+    """The court granted the parties more time (court_bridge.referral_extended): the pre-suit clock now
+    ends on the court's new deadline. The same extension told twice changes nothing the second time."""
+    referral = case.get("court_referral") or {}
+    if not case["court_referred"] or referral.get("referral_id") not in (None, extension["referral_id"]):
+        raise ReferralMismatch(f"{case['case_code']} is not held for referral {extension['referral_id']}")
+    case = copy.deepcopy(case)
+    extensions = case.setdefault("presuit_extensions", [])
+    if any(entry["referral_id"] == extension["referral_id"] and entry["deadline"] == extension["deadline"]
+           for entry in extensions):
+        return Change(case=case)
+    presuit = [clock for clock in case["clocks"] if clock["name"] == "presuit"]
+    clock = presuit[-1] if presuit else None
+    moved = clock is not None and clock["status"] in clocks.ACTIVE
+    if moved:
+        clocks.move_deadline(clock, extension["deadline"], extension["previous_deadline"],
+                             ref.rules.colours_for("presuit"), ref.rules.calendars)
+    extensions.append({"at": now, "referral_id": extension["referral_id"], "court_id": extension["court_id"],
+                       "previous_deadline": extension["previous_deadline"], "deadline": extension["deadline"],
+                       "reason": extension["reason"], "clock": clock["id"] if moved else None})
+    _history(case, now, "presuit_extended", source, deadline=iso(extension["deadline"]),
+             previous_deadline=iso(extension["previous_deadline"]), reason=extension["reason"],
+             clock=clock["id"] if moved else None)
     refresh(case)
     return Change(case=case)
 
@@ -541,17 +703,22 @@ def _warning_record(case, clock_id, colour, due_at, now, deadline, rung, unit, r
 
 def sweep(case: dict, now: datetime, ref: Reference) -> Change:
     """Raise every warning that has fallen due (late ones too, after downtime), in the order they fell
-    due; each time the case's colour rises above its highest so far, it climbs the ladder."""
+    due; each clock's blue, yellow and red each climb the ladder once, up to its top."""
     case = copy.deepcopy(case)
     change = Change(case=case)
+    escalated = case.setdefault("escalated", [])  # "<clock id>:<colour>" that have climbed a rung
     due = sorted(((at, COLOUR_RANK[colour], colour, clock) for clock in case["clocks"]
                   for colour, at in clocks.due_warnings(clock, now)), key=lambda item: item[:2])
     for due_at, _, colour, clock in due:
         clocks.raise_warning(clock, colour, due_at, now)
         refresh(case)
+        if COLOUR_RANK[colour] > COLOUR_RANK[case["peak_colour"]]:
+            case["peak_colour"] = colour
         reason = _warning_reason(clock, colour, ref)
-        if case["state"] in OPEN_STATES and COLOUR_RANK[case["colour"]] > COLOUR_RANK[case["peak_colour"]]:
-            case["peak_colour"] = case["colour"]
+        # Per clock, not per case: a case that was red once still escalates when a later clock runs out.
+        step = f"{clock['id']}:{colour}"
+        if case["state"] in OPEN_STATES and step not in escalated:
+            escalated.append(step)
             for _ in range(ref.rules.rungs_per_step):
                 if not _step_up(change, now, f"{COLOUR_NAMES[colour]}：{reason}", "system:sla-sweeper", ref):
                     break

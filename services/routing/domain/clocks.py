@@ -32,17 +32,17 @@ def start(spec: ClockSpec, at: datetime, calendars: Calendars, *, clock_id: str 
         "deadline": None, "due": {}, "raised": {}, "ended_at": None, "end_reason": None, "on_time": None,
         "paused_at": None, "pause_reason": None, "pauses": [],
     }
-    _schedule(clock, spec, calendars)
+    _schedule(clock, spec.colours, calendars)
     return clock
 
 
-def _schedule(clock: dict, spec: ClockSpec, calendars: Calendars) -> None:
+def _schedule(clock: dict, colours: dict[str, float], calendars: Calendars) -> None:
     calendar = calendars.get(clock["calendar"])
     base, elapsed, total = clock["segment_start"], clock["elapsed"], clock["total"]
     clock["deadline"] = calendar.add(base, max(0.0, total - elapsed))
     clock["due"] = {
         colour: calendar.add(base, max(0.0, fraction * total - elapsed))
-        for colour, fraction in spec.colours.items() if colour not in clock["raised"]
+        for colour, fraction in colours.items() if colour not in clock["raised"]
     }
 
 
@@ -55,13 +55,25 @@ def pause(clock: dict, at: datetime, reason: str, calendars: Calendars) -> bool:
     return True
 
 
-def resume(clock: dict, at: datetime, spec: ClockSpec, calendars: Calendars) -> bool:
+def resume(clock: dict, at: datetime, colours: dict[str, float], calendars: Calendars) -> bool:
     if clock["status"] != "paused":
         return False
     clock["pauses"].append({"from": clock["paused_at"], "to": at, "reason": clock["pause_reason"]})
     clock.update(status="running", segment_start=at, paused_at=None, pause_reason=None)
-    _schedule(clock, spec, calendars)
+    _schedule(clock, colours, calendars)
     return True
+
+
+def move_deadline(clock: dict, deadline: datetime, previous: datetime, colours: dict[str, float],
+                  calendars: Calendars) -> None:
+    """A new deadline (a court's extension from `previous`): a running clock ends on it; a paused one gets
+    the extra time for when it resumes. Warnings already raised stand; the others fall due anew."""
+    calendar = calendars.get(clock["calendar"])
+    if clock["status"] == "running":
+        clock["total"] = clock["elapsed"] + calendar.span(clock["segment_start"], deadline)
+        _schedule(clock, colours, calendars)
+    elif clock["status"] == "paused":
+        clock["total"] += calendar.span(previous, deadline) - calendar.span(deadline, previous)
 
 
 def stop(clock: dict, at: datetime, reason: str, *, met: bool, calendars: Calendars) -> bool:

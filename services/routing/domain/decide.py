@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.routing.domain.reference import Directory, Location
-from services.routing.domain.rules import RoutingRules, matches
+from services.routing.domain.reference import Category, Directory, Location
+from services.routing.domain.rules import RoutingRules, Rule, matches
 
 SEVERITY_NAMES = {"general": "一般", "major": "较重", "critical": "重大"}
 
@@ -73,19 +73,47 @@ def _format_amount(amount: float | None) -> str | None:
     return f"{amount:,.0f}"
 
 
+def choose_tier(rule_facts: dict, directory: Directory, rules: RoutingRules) -> tuple[Rule, str]:
+    """The first tier rule that holds, and its reason rendered for these facts."""
+    rule = next(rule for rule in rules.tiers if matches(rule.when, rule_facts))
+    category = directory.categories.get(rule_facts.get("category"))
+    severity = SEVERITY_NAMES.get(rule_facts.get("severity"), rule_facts.get("severity"))
+    texts = {
+        "people": rule_facts.get("people"), "amount": _format_amount(rule_facts.get("amount")),
+        "flags": "、".join(rules.flag_labels.get(flag, flag) for flag in rule_facts.get("risk_flags") or ())
+        or severity, "severity": severity,
+        "category": category.name if category else rule_facts.get("category"), "channel": rule_facts.get("channel"),
+    }
+    return rule, render(rule.reason, **texts)
+
+
+def choose_level(rule_facts: dict, rules: RoutingRules) -> Rule:
+    """The first level rule that holds for the facts (their `tier` included)."""
+    return next(rule for rule in rules.levels if rule.level and matches(rule.when, rule_facts))
+
+
+def involved_departments(tier: str, category: Category, county: str, lead: str, flags: tuple[str, ...],
+                         directory: Directory, rules: RoutingRules) -> list[str]:
+    """The lead first; a complex case adds the category's co-departments and those its flags call for."""
+    departments = [lead]
+    if tier != "complex":
+        return departments
+    keys = list(category.co_departments)
+    for flag in flags:
+        keys += rules.flag_departments.get(flag, [])
+    for key in keys:
+        department = directory.department(county, key)
+        if department and department.unit_id not in departments:
+            departments.append(department.unit_id)
+    return departments
+
+
 def decide(facts: CaseFacts, directory: Directory, rules: RoutingRules) -> Decision:
     rule_facts = facts.rule_facts()
-    tier_rule = next(rule for rule in rules.tiers if matches(rule.when, rule_facts))
+    tier_rule, tier_reason = choose_tier(rule_facts, directory, rules)
     rule_facts["tier"] = tier_rule.tier
     category = directory.categories.get(facts.category)
     category_name = category.name if category else facts.category
-    texts = {
-        "people": facts.people_involved, "amount": _format_amount(facts.amount),
-        "flags": "、".join(facts.risk_flags) or SEVERITY_NAMES.get(facts.severity, facts.severity),
-        "severity": SEVERITY_NAMES.get(facts.severity, facts.severity), "category": category_name,
-        "channel": facts.channel,
-    }
-    tier_reason = render(tier_rule.reason, **texts)
     location = directory.locate(facts.jurisdiction, facts.grid)
     mediation_type = (rules.court_referral_mediation_type if facts.court_referred
                       else category.mediation_type if category else "people")
@@ -110,25 +138,24 @@ def decide(facts: CaseFacts, directory: Directory, rules: RoutingRules) -> Decis
     if lead is None:
         return triage("no_owner", facts.category)
 
-    level_rule = next(rule for rule in rules.levels if rule.level and matches(rule.when, rule_facts))
+    level_rule = choose_level(rule_facts, rules)
     level, unit = _place(level_rule.level, location, lead.unit_id, directory)
-    departments = [lead.unit_id]
-    if tier_rule.tier == "complex":
-        keys = list(category.co_departments)
-        for flag in facts.risk_flags:
-            keys += rules.flag_departments.get(flag, [])
-        for key in keys:
-            department = directory.department(county, key)
-            if department and department.unit_id not in departments:
-                departments.append(department.unit_id)
+    departments = involved_departments(tier_rule.tier, category, county, lead.unit_id, facts.risk_flags,
+                                       directory, rules)
     committee = directory.committee(county, category.committee)
-    level_reason = render(level_rule.reason, lead=lead.short_name or lead.name, unit_name=directory.unit_name(unit))
+    level_reason = level_text(level_rule, lead.unit_id, unit, directory)
     return Decision(
         tier=tier_rule.tier, level=level, unit=unit, lead_department=lead.unit_id, departments=tuple(departments),
         committee=committee.unit_id if committee else None, mediation_type=mediation_type, triage=False,
         rule_id=tier_rule.rule_id, reason=tier_reason, level_rule_id=level_rule.rule_id, level_reason=level_reason,
         location=location, facts=recorded,
     )
+
+
+def level_text(level_rule: Rule, lead: str | None, unit: str, directory: Directory) -> str:
+    lead_unit = directory.unit(lead)
+    return render(level_rule.reason, lead=(lead_unit.short_name or lead_unit.name) if lead_unit else None,
+                  unit_name=directory.unit_name(unit))
 
 
 def _place(level: str, location: Location, lead: str, directory: Directory) -> tuple[str, str]:

@@ -18,6 +18,7 @@ CONDITION_KEYS = frozenset({
     "severity", "severity_in", "immediate_red", "risk_flags_any", "people_at_least", "amount_at_least",
     "court_referred", "channel_in", "category_in", "tier", "tier_in", "any", "all",
 })
+DEFAULT_COLOURS = {"blue": 0.8, "yellow": 1.0, "red": 1.5}
 DURATION_UNITS = {"minutes": (60.0, "natural"), "hours": (3600.0, "natural"), "days": (DAY_SECONDS, "natural"),
                   "working_days": (DAY_SECONDS, "working")}
 
@@ -100,12 +101,16 @@ class RoutingRules:
     critical_label: str = "重大风险红色督办"
     critical_stops_on: frozenset[str] = frozenset({"resolved"})
     tags: tuple[str, ...] = ()
+    # Flags intake cannot know (cross-department, cross-region): a dispatcher marks them (re-tier).
+    routing_flags: tuple[str, ...] = ()
+    flag_labels: dict[str, str] = field(default_factory=dict)
+    default_colours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_COLOURS))
 
     @classmethod
     def from_data(cls, data: dict) -> RoutingRules:
         if not isinstance(data, dict) or data.get("version") != 1:
             raise ReferenceDataError("rules: expected a mapping with version: 1")
-        default_colours = _colours(data.get("colour_thresholds") or {}, "colour_thresholds", None)
+        default_colours = _colours(data.get("colour_thresholds") or {}, "colour_thresholds", DEFAULT_COLOURS)
         calendar = data.get("calendar") or {}
         working = WorkingCalendar(
             timezone=calendar.get("timezone", "Asia/Shanghai"),
@@ -132,6 +137,9 @@ class RoutingRules:
             critical_label=critical.get("label", "重大风险红色督办"),
             critical_stops_on=frozenset(critical.get("stops_on") or ("resolved",)),
             tags=tuple(data.get("tags") or ()),
+            routing_flags=tuple(data.get("routing_flags") or ()),
+            flag_labels={str(flag): str(label) for flag, label in (data.get("flag_labels") or {}).items()},
+            default_colours=default_colours,
         )
         rules._check()
         return rules
@@ -156,6 +164,15 @@ class RoutingRules:
             raise ReferenceDataError("critical_risk.stops_on: unknown signals")
         if self.rungs_per_step < 1:
             raise ReferenceDataError("escalation.rungs_per_step must be at least 1")
+        malformed = [flag for flag in self.routing_flags if not flag.replace("_", "").isalnum()]
+        if malformed:
+            raise ReferenceDataError(f"routing_flags: not identifiers {malformed}")
+
+    def colours_for(self, clock_name: str) -> dict[str, float]:
+        """A clock's colour thresholds; the defaults for a clock the rules no longer name (a stored
+        clock outlives a rules file that dropped it)."""
+        spec = self.clocks.get(clock_name)
+        return spec.colours if spec else self.default_colours
 
     def rung_index(self, level: str) -> int:
         for index, rung in enumerate(self.ladder):
@@ -211,6 +228,9 @@ def _clock(name: str, entry: dict, default_colours: dict) -> ClockSpec:
     starts = entry.get("starts", "assigned")
     if starts not in ("assigned", "referral"):
         raise ReferenceDataError(f"{where}: starts is assigned or referral")
+    if starts == "referral" and calendar != "natural":
+        # counted back from the court's deadline to its referral, in the court's calendar days
+        raise ReferenceDataError(f"{where}: a clock that starts at the referral runs on the natural calendar")
     only_if = entry.get("only_if")
     if only_if is not None:
         check_condition(only_if, where)
