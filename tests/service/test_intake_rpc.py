@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
+from pymongo.errors import DuplicateKeyError
 
 from services.intake.service import IntakeService
+from services.intake.store import IntakeRepository
 from tests.support.infra import wait_for
 from tests.support.intake_bus import Capture
 from tests.support.intake_samples import case_payload, court_referral, neighbour_dispute
@@ -80,7 +82,16 @@ BAD_CALLS = [
     (neighbour_dispute(5, court_id="court-1"), COURT, "validation_failed", "court_id"),
     (court_referral("R-5", parties=[{"$gt": ""}]), COURT, "validation_failed", "payload"),
     (court_referral("R-5"), {"sub": "x", "agency": "a", "roles": ["mediator"]}, "role_forbidden", None),
-    ("not a dict", COURT, "validation_failed", None),
+    ("not a dict", COURT, "validation_failed", "payload"),
+    (None, COURT, "validation_failed", "payload"),
+    # the actor is checked by its schema before anything reads it
+    (court_referral("R-5"), {"roles": 5}, "validation_failed", "actor"),
+    (court_referral("R-5"), {"sub": "x", "agency": "a", "roles": "court"}, "validation_failed", "actor"),
+    (court_referral("R-5"), {"sub": "x", "agency": "a", "roles": [["court"]]}, "validation_failed", "actor"),
+    (court_referral("R-5"), {"sub": "x", "agency": 7, "roles": ["court"]}, "validation_failed", "actor"),
+    (court_referral("R-5"), {**COURT, "jurisdictions": ["140106"]}, "validation_failed", "actor"),
+    (court_referral("R-5"), "court", "validation_failed", "actor"),
+    (court_referral("R-5"), None, "validation_failed", "actor"),
 ]
 
 
@@ -92,6 +103,52 @@ def test_bad_input_is_rejected_never_raised(intake, rpc):
         if field:
             assert field in result["fields"], result
     assert intake.db.cases.count_documents({}) == 0 and intake.db.outbox.count_documents({}) == 0
+
+
+def test_a_bad_actor_is_named_in_the_field_errors(intake, rpc):
+    result = rpc.register_case(court_referral("R-7"), {"roles": 5})
+    assert result["fields"]["actor"] == {"sub": ["Missing data for required field."],
+                                         "roles": ["Not a valid list."]}
+
+
+def test_a_registration_that_keeps_losing_a_unique_key_race_is_rejected_busy(intake, rpc, monkeypatch):
+    def insert_case(repository, doc, session):
+        raise DuplicateKeyError("E11000 duplicate key error (forced by the test)")
+
+    monkeypatch.setattr(IntakeRepository, "insert_case", insert_case)
+    result = rpc.register_case(court_referral("R-8"), COURT)
+    assert result["outcome"] == "rejected" and result["error"] == "busy" and result["case_id"] is None
+    assert intake.db.cases.count_documents({}) == 0 and intake.db.outbox.count_documents({}) == 0
+
+
+def test_two_courts_may_use_the_same_referral_id(intake, rpc):
+    court_b = {"sub": "court-bridge", "agency": "court-140105", "roles": ["court"]}
+    from_a = rpc.register_case(court_referral("(2026)民诉前调1号", index=21, court_id="court-140106"), COURT)
+    from_b = rpc.register_case(court_referral("(2026)民诉前调1号", index=22, court_id="court-140105"), court_b)
+    assert from_a["outcome"] == from_b["outcome"] == "registered"
+    assert from_a["case_id"] != from_b["case_id"]
+    referrals = {doc["court_referral"]["court_id"]: doc["_id"] for doc in intake.db.cases.find()}
+    assert referrals == {"court-140106": from_a["case_id"], "court-140105": from_b["case_id"]}
+    # a resend from either court is that court's case, and creates nothing
+    again_b = rpc.register_case(court_referral("(2026)民诉前调1号", index=22, court_id="court-140105"), court_b)
+    assert again_b["outcome"] == "existing" and again_b["case_id"] == from_b["case_id"]
+    again_a = rpc.register_case(court_referral("(2026)民诉前调1号", index=21), COURT)   # court_id from the agency
+    assert again_a["outcome"] == "existing" and again_a["case_id"] == from_a["case_id"]
+    assert intake.db.cases.count_documents({}) == 2 and intake.db.outbox.count_documents({}) == 2
+
+
+def test_court_bridge_s_own_call_is_answered(intake, rpc):
+    """The payload exactly as court_bridge's ReferralBatch._payload builds it: the court's raw item
+    without `cause`, plus court_id, batch_id and the deadline as an ISO string; the caller's actor."""
+    item = court_referral("(2026)晋0106民诉前调88号", index=23)
+    payload = {**item, "court_id": "court-140106", "batch_id": "B-88", "referral_deadline": "2026-12-23T01:00:00Z"}
+    actor = {"sub": "court-user", "agency": "court-140106", "roles": ["court"]}
+    result = rpc.register_case(payload, actor)
+    assert result["outcome"] == "registered" and result["error"] is None
+    doc = intake.db.cases.find_one({"_id": result["case_id"]})
+    assert doc["channel_key"] == "court_referral|court-140106|(2026)晋0106民诉前调88号"
+    assert doc["court_referral"]["batch_id"] == "B-88"
+    assert rpc.register_case(payload, actor)["outcome"] == "existing"
 
 
 def test_contacts_gives_notify_the_parties_in_clear_and_is_audited(intake, rpc):
