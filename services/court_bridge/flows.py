@@ -297,4 +297,9 @@ class Flows:
                    payload={"referral_id": referral["referral_id"], "case_code": referral["case_code"],
                             "days": days, "previous_deadline": referral["deadline"],
                             "deadline": extension.deadline, "consent_record": consent_record})
+        # The consent record is free text that may name people: the event says only what changed.
+        uow.emit("referral_extended", case=case_fields(referral), data={
+            "court_id": referral["court_id"], "referral_id": referral["referral_id"],
+            "previous_deadline": iso(referral["deadline"]), "deadline": iso(extension.deadline),
+            "reason": ref_rules.extension_reason(days)})
         return {**entry, "deadline": iso(extension.deadline), "extended_days": extension.total_days}

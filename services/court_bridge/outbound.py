@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import eventlet
 
+from services.common.contracts import iso
 from services.common.mongo import Repository
 from services.court_bridge.adapters import CourtError, CourtRefused, CourtUnavailable
 from services.court_bridge.dependencies import Clock, CourtLink
@@ -22,7 +23,7 @@ from services.court_bridge.domain import confirmation as conf_rules
 from services.court_bridge.domain import delivery
 from services.court_bridge.domain import filing as filing_rules
 from services.court_bridge.domain import referrals as ref_rules
-from services.court_bridge.flows import Flows
+from services.court_bridge.flows import Flows, case_fields
 from services.court_bridge.metrics import CourtMetrics
 
 log = logging.getLogger(__name__)
@@ -199,9 +200,7 @@ class Outbound:
                 session=uow.session)
             newly_stuck = bool(result.modified_count) and stuck and not message.get("stuck")
             if newly_stuck:
-                uow.audit(ACTOR, "court.message.stuck", case_code=message["case_code"],
-                          details={"court_id": message["court_id"], "operation": message["operation"],
-                                   "message_id": message["_id"], "attempts": failures})
+                self._now_stuck(uow, message, failures, error)
             return newly_stuck
 
         if self.store.transaction(settle):
@@ -210,6 +209,17 @@ class Outbound:
         else:
             log.warning("court message %s (%s to %s) failed (attempt %d): %s", message["_id"],
                         message["operation"], message["court_id"], failures, error)
+
+    @staticmethod
+    def _now_stuck(uow, message: dict, attempts: int, error: CourtError) -> None:
+        """A message has just reached the stuck list: audit it and tell whoever must look
+        (`message_stuck`, in the same transaction) — once each time it gets there."""
+        uow.audit(ACTOR, "court.message.stuck", case_code=message["case_code"],
+                  details={"court_id": message["court_id"], "operation": message["operation"],
+                           "message_id": message["_id"], "attempts": attempts})
+        uow.emit("message_stuck", case=message["case"], data={
+            "court_id": message["court_id"], "message_id": message["_id"], "operation": message["operation"],
+            "attempts": attempts, "last_error": str(error), "referral_id": message["payload"].get("referral_id")})
 
     def _refused(self, message: dict, error: CourtError) -> None:
         self.metrics.adapter_errors.labels(message["court_id"], error.operation).inc()
@@ -225,6 +235,8 @@ class Outbound:
                 session=uow.session)
             if not result.modified_count:
                 return
+            if not message.get("stuck"):
+                self._now_stuck(uow, message, message["attempts"] + 1, error)
             operation, code = message["operation"], message["case_code"]
             if operation == delivery.FEEDBACK:
                 self.db.referrals.update_one({"_id": message["referral_key"], "feedback.message_id": message["_id"]},
@@ -406,15 +418,24 @@ class Outbound:
             next_check = confirmation["apply_by"] if level == conf_rules.DUE_SOON else None
 
             def record(uow, case=case, confirmation=confirmation, level=level, next_check=next_check) -> bool:
+                # Each level is announced once per agreement, however often the window is looked at
+                # and whatever becomes of the application meanwhile (warned_levels remembers).
+                first_time = level is not None and level not in confirmation.get("warned_levels", [])
+                update: dict = {"$set": {"confirmation.warning": level, "confirmation.next_check_at": next_check}}
+                if first_time:
+                    update["$addToSet"] = {"confirmation.warned_levels": level}
                 result = self.db.cases.update_one(
                     {"_id": case["_id"], "confirmation.next_check_at": confirmation["next_check_at"]},
-                    {"$set": {"confirmation.warning": level, "confirmation.next_check_at": next_check}},
-                    session=uow.session)
-                changed = bool(result.modified_count) and level is not None and level != confirmation.get("warning")
-                if changed:
-                    uow.audit(ACTOR, f"confirmation.window_{level}", case_code=case["_id"],
-                              details={"apply_by": confirmation["apply_by"].isoformat()})
-                return changed
+                    update, session=uow.session)
+                if not (result.modified_count and first_time):
+                    return False
+                uow.audit(ACTOR, f"confirmation.window_{level}", case_code=case["_id"],
+                          details={"apply_by": confirmation["apply_by"].isoformat()})
+                # court_id is empty when no court covers the case's division: someone must name one.
+                uow.emit("confirmation_due", case=case_fields(case), data={
+                    "court_id": confirmation.get("court_id") or "", "agreement_id": confirmation["agreement_id"],
+                    "deadline": iso(confirmation["apply_by"]), "level": level})
+                return True
 
             if self.store.transaction(record):
                 warned += 1

@@ -55,6 +55,20 @@ def events(amqp_uri, sink, limit=2000) -> list[dict]:
     return list(unique.values())
 
 
+class Bus:
+    """court_bridge's events as they reach a queue of our own, kept as they are read (reading
+    takes them off the queue)."""
+
+    def __init__(self, amqp_uri: str):
+        self.amqp_uri = amqp_uri
+        self.sink = bind_sink(amqp_uri)
+        self.seen: dict[str, dict] = {}
+
+    def of_type(self, event_type: str) -> list[dict]:
+        self.seen.update((event["event_id"], event) for event in events(self.amqp_uri, self.sink))
+        return [event for event in self.seen.values() if event["event_type"] == event_type]
+
+
 def case_record(bridge, code, auth=MEDIATOR) -> dict:
     response = bridge.get(f"/api/v1/court/cases/{code}", auth=auth)
     assert response.status_code == 200, response.text
@@ -183,7 +197,11 @@ def test_feedback_to_a_court_that_is_down_is_retried_listed_as_stuck_and_deliver
     wait_for(lambda: bridge.get("/api/v1/court/stuck", auth=DISPATCHER).json()["messages"] == [],
              message="the stuck list to clear")
     assert court_sim.state()["calls"]["feedback"] >= 4
-    assert [e["event_type"] for e in events(amqp, sink)].count("referral_feedback_sent") == 1
+    published = events(amqp, sink)
+    assert [e["event_type"] for e in published].count("referral_feedback_sent") == 1
+    stuck_events = [e for e in published if e["event_type"] == "message_stuck"]  # once, however long it was stuck
+    assert len(stuck_events) == 1 and stuck_events[0]["data"]["message_id"] == stuck[0]["message_id"]
+    assert stuck_events[0]["data"]["referral_id"] == "R-1" and "HTTP 503" in stuck_events[0]["data"]["last_error"]
     assert case_record(bridge, code)["referrals"][0]["feedback"]["state"] == "delivered"
 
 
@@ -266,6 +284,7 @@ def test_a_request_the_court_refuses_is_not_resent_and_shows_on_the_stuck_list(
         start_service, court_sim, intake):
     bridge = start_bridge(start_service, court_sim, COURT_API_KEYS={COURT_ID: "a-key-the-court-does-not-know"})
     amqp = bridge.config["AMQP_URI"]
+    bus = Bus(amqp)
     bridge.post("/api/v1/court/referrals", batch("B-1", [referral_item("R-1")]), auth=COURT)
     referral = bridge.db.referrals.find_one({"referral_id": "R-1"})
     publish_event(amqp, mediation_event("agreement_reached", envelope_case(bridge, referral)))
@@ -277,6 +296,11 @@ def test_a_request_the_court_refuses_is_not_resent_and_shows_on_the_stuck_list(
     assert {m["operation"] for m in stuck} == {"feedback", "confirmation"} and all(m["attempts"] == 1 for m in stuck)
     calls = court_sim.state()["calls"]
     assert (calls["feedback"], calls["confirmation"]) == (1, 1)  # a refusal is not retried
+    refused = wait_for(lambda: len(bus.of_type("message_stuck")) == 2 and bus.of_type("message_stuck"),
+                       message="the message_stuck events")
+    assert sorted((e["data"]["operation"], e["data"]["attempts"]) for e in refused) == [
+        ("confirmation", 1), ("feedback", 1)]
+    assert all("HTTP 401" in e["data"]["last_error"] for e in refused)
     confirmation_message = next(m for m in stuck if m["operation"] == "confirmation")
     refused = bridge.post(f"/api/v1/court/messages/{confirmation_message['message_id']}/retry", {}, auth=DISPATCHER)
     assert refused.status_code == 422
@@ -297,6 +321,7 @@ def test_the_confirmation_window_is_warned_about_while_the_court_cannot_be_reach
         start_service, court_sim, intake):
     bridge = start_bridge(start_service, court_sim)
     amqp = bridge.config["AMQP_URI"]
+    bus = Bus(amqp)
     court_sim.admin("faults", {"mode": "fail", "operations": ["confirmation"]})
     case = {"case_id": "c-3", "case_code": make_case_code("140106", "family", 3), "jurisdiction": "140106",
             "category": "family"}
@@ -313,6 +338,10 @@ def test_the_confirmation_window_is_warned_about_while_the_court_cannot_be_reach
              == "overdue", message="the overdue warning")
     assert metric(bridge, "onestop_court_confirmation_warnings_total", level="due_soon") == 1
     assert metric(bridge, "onestop_court_confirmation_warnings_total", level="overdue") == 1
+    due_events = wait_for(lambda: len(bus.of_type("confirmation_due")) == 2 and bus.of_type("confirmation_due"),
+                          message="both confirmation_due events on the bus")
+    assert sorted(e["data"]["level"] for e in due_events) == ["due_soon", "overdue"]
+    assert {e["data"]["court_id"] for e in due_events} == {COURT_ID}
     court_sim.admin("faults", {"mode": "ok"})
     wait_for(lambda: state_of(bridge, case["case_code"], "confirmation") == "granted", timeout=20,
              message="the application once the court is back")

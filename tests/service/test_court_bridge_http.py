@@ -8,7 +8,7 @@ import pytest
 import requests
 from nameko.testing.utils import get_extension
 
-from services.common.contracts import make_envelope
+from services.common.contracts import iso, make_envelope
 from services.court_bridge.dependencies import Clock
 from services.court_bridge.domain.calendar import days_after
 from services.court_bridge.service import CourtBridgeService
@@ -324,10 +324,16 @@ def test_the_mediation_period_is_extended_with_the_parties_consent_and_the_court
     assert referral["extensions"][0]["consent_record"] == body["consent_record"]
     message = bridge.db.messages.find_one({"operation": "extension"})
     assert message["payload"]["days"] == 10 and message["court_id"] == COURT_ID
+    extended = [doc["envelope"] for doc in bridge.db.outbox.find({"event_type": "referral_extended"})]
+    assert len(extended) == 1 and extended[0]["case_code"] == code
+    assert extended[0]["data"] == {"court_id": COURT_ID, "referral_id": "R-1", "previous_deadline": iso(before),
+                                   "deadline": iso(referral["deadline"]),
+                                   "reason": "经各方当事人同意，诉前调解期限延长10日"}  # not the consent text
     assert bridge.db.audit_log.count_documents({"action": "referral.extend", "case_code": code}) == 1
     over = bridge.post(f"/api/v1/court/cases/{code}/extension", {**body, "days": 25}, auth=MEDIATOR)
     assert "30 days in all" in assert_error(over, 422, "invalid_transition")["message"]
     assert bridge.db.referrals.find_one({"referral_id": "R-1"})["extended_days"] == 10
+    assert bridge.db.outbox.count_documents({"event_type": "referral_extended"}) == 1  # a refusal emits nothing
 
 
 def test_actions_that_the_case_is_not_ready_for_are_refused(bridge):
@@ -430,6 +436,50 @@ def test_a_failure_from_an_older_mediation_sends_a_record_that_says_what_is_miss
     assert filing["created_at"] - record["ended_at"] > timedelta(hours=2)
     feedback = bridge.db.messages.find_one({"operation": "feedback"})["payload"]["mediation_record"]
     assert feedback["complete"] is False and feedback["ended_at"] == record["ended_at"]
+
+
+def outbox_events(bridge, event_type: str) -> list[dict]:
+    return [doc["envelope"] for doc in bridge.db.outbox.find({"event_type": event_type})]
+
+
+def test_a_message_the_court_does_not_take_is_announced_once_when_it_becomes_stuck(bridge):
+    code = referred(bridge)
+    case = case_envelope_of(bridge)
+    publish_event(bridge.config["AMQP_URI"], mediation_event("mediation_withdrawn", case))
+    wait_for(lambda: outbox_events(bridge, "message_stuck"), message="the message to get stuck")
+    message = bridge.db.messages.find_one({"operation": "feedback"})
+    # it keeps being retried; it is announced once, when it reached the stuck list
+    wait_for(lambda: bridge.db.messages.find_one({"_id": message["_id"]})["attempts"] >= 5, timeout=15,
+             message="more attempts after it got stuck")
+    stuck = outbox_events(bridge, "message_stuck")
+    assert len(stuck) == 1 and stuck[0]["case_code"] == code
+    data = stuck[0]["data"]
+    assert data["court_id"] == COURT_ID and data["message_id"] == message["_id"] and data["operation"] == "feedback"
+    assert data["attempts"] == 3 and data["referral_id"] == "R-1" and "no answer" in data["last_error"]
+    assert bridge.db.audit_log.count_documents({"action": "court.message.stuck", "case_code": code}) == 1
+
+
+def test_a_confirmation_window_closing_is_announced_once_per_level(bridge):
+    case = {"case_id": "c-window", "case_code": make_case_code("140106", "family", 9), "jurisdiction": "140106",
+            "category": "family"}
+    event = mediation_event("agreement_reached", case, court_referred=False)
+    publish_event(bridge.config["AMQP_URI"], event)  # no court answers: the application never arrives
+    wait_for(lambda: bridge.db.cases.find_one({"_id": case["case_code"]}), message="the agreement")
+    apply_by = bridge.db.cases.find_one({"_id": case["case_code"]})["confirmation"]["apply_by"]
+    clock = get_extension(bridge.container, Clock)
+    clock.offset = timedelta(days=27)
+    wait_for(lambda: outbox_events(bridge, "confirmation_due"), message="the due_soon event")
+    clock.offset = timedelta(days=31)
+    wait_for(lambda: len(outbox_events(bridge, "confirmation_due")) == 2, message="the overdue event")
+    message = bridge.db.messages.find_one({"operation": "confirmation"})
+    wait_for(lambda: bridge.db.messages.find_one({"_id": message["_id"]})["attempts"] >= message["attempts"] + 2,
+             timeout=15, message="more clock ticks")
+    due = outbox_events(bridge, "confirmation_due")
+    assert [e["data"]["level"] for e in due] == ["due_soon", "overdue"]
+    assert all(e["data"] == {"court_id": COURT_ID, "agreement_id": event["data"]["agreement_id"],
+                             "deadline": iso(apply_by), "level": e["data"]["level"]} for e in due)
+    assert {e["case_code"] for e in due} == {case["case_code"]}
+    assert metric(bridge, "onestop_court_confirmation_warnings_total", level="due_soon") == 1
 
 
 def test_a_referral_merged_into_an_earlier_case_follows_that_case(bridge):

@@ -115,6 +115,11 @@ def extend_deadline(referral: dict, days: int, reference: Reference, now: dateti
     return Extension(days, referral["deadline"] + timedelta(days=days), total)
 
 
+def extension_reason(days: int) -> str:
+    """Why the deadline moved, as the case file and the people told of it read it."""
+    return f"经各方当事人同意，诉前调解期限延长{days}日"
+
+
 def feedback(referral: dict, outcome: str, details: dict, concluded_at: datetime) -> dict:
     """What the court is told about one referral (JSON-ready values)."""
     if outcome not in OUTCOMES:
