@@ -2,8 +2,10 @@
 
 * e-mail over SMTP (smtplib; STARTTLS and login when configured);
 * SMS and WeChat template messages through generic HTTP gateways (JSON POST with a bearer
-  token and the message id as idempotency key);
-* the in-app inbox, written to notify's own database.
+  token and the message id as idempotency key).
+
+The in-app inbox is no adapter: its messages are written in the transaction that records
+a dispatch batch (service.py).
 
 An adapter never raises for a delivery problem: it answers what happened, and whether
 retrying can help (a refused address cannot; a gateway that is down or slow can).
@@ -138,19 +140,6 @@ def sms_payload(message: Outgoing) -> dict:
 def wechat_payload(message: Outgoing) -> dict:
     return {"message_id": message.notification_id, "touser": message.address, "template": message.kind,
             "title": message.title, "content": message.body, "url": message.link}
-
-
-class InboxChannel:
-    """The in-app inbox: delivering is an idempotent write keyed by the notification id."""
-
-    name = "inbox"
-
-    def __init__(self, deliver: Callable[[Outgoing], str]):
-        self.deliver = deliver
-
-    def send(self, message: Outgoing) -> AttemptResult:
-        message_id = self.deliver(message)
-        return AttemptResult(ok=True, answer=f"inbox message {message_id}")
 
 
 class Gateways(DependencyProvider):

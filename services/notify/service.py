@@ -8,10 +8,14 @@ due, so a gateway that is down or slow holds up only its own channel.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from nameko.dependency_providers import Config
 from nameko.exceptions import RemoteError, UnknownService
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.auth import Principal
 from services.common.config import setting
@@ -23,7 +27,7 @@ from services.common.http import load_query, route
 from services.common.mongo import ALREADY_APPLIED
 from services.common.platform import PlatformService
 from services.common.rpc import RpcTimeout, TimedRpcProxy
-from services.notify.channels import Channel, Gateways, InboxChannel, Outgoing
+from services.notify.channels import Channel, Gateways, Outgoing
 from services.notify.clock import Clock
 from services.notify.domain import caseview, delivery, recipients
 from services.notify.domain.recipients import PARTY, Recipient, Target
@@ -38,7 +42,7 @@ from services.notify.schemas import (
     NotificationQuerySchema,
     NotificationSchema,
 )
-from services.notify.store import NotifyRepository
+from services.notify.store import Claim, NotifyRepository
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ LOG_ROLES = ("dispatcher", "leader", "intake_clerk")
 SUPERVISOR_ROLES = ("dispatcher", "leader")
 DISPATCHER = "system:notify-dispatcher"
 LOOKUP_ERRORS = (RpcTimeout, RemoteError, UnknownService)
+# A batch stops taking new sends after this share of its lease: what is left goes back in time.
+LEASE_SHARE_FOR_SENDING = 0.5
 
 
 def scope_filter(principal: Principal) -> dict:
@@ -56,6 +62,24 @@ def scope_filter(principal: Principal) -> dict:
     if not prefixes:
         return {"jurisdiction": {"$in": []}}
     return {"jurisdiction": {"$regex": "^(?:" + "|".join(prefixes) + ")"}}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One message's attempt in a batch, ready to be recorded."""
+
+    document: dict
+    result: delivery.AttemptResult
+    step: delivery.Next
+    number: int
+    at: datetime
+    update: dict
+    inbox_message: dict | None = None
+
+    @property
+    def unavailable(self) -> bool:
+        """The gateway (or a lookup) did not answer: retrying the rest of the batch now cannot help."""
+        return not (self.result.ok or self.result.permanent)
 
 
 class Lookups:
@@ -250,7 +274,7 @@ class NotifyService(PlatformService):
                 for document in documents:
                     if (document["topic"], document["kind"]) == (topic, kind) and document["status"] in delivery.OPEN:
                         document.update(status=delivery.CANCELLED, next_attempt_at=None, deferred_until=None,
-                                        error="replaced by a later event")
+                                        claimable_at=None, error="replaced by a later event")
                         document["history"].append({"at": now, "status": delivery.CANCELLED, "attempt": 0,
                                                     "error": "replaced"})
             if replaces[kind]:
@@ -280,52 +304,115 @@ class NotifyService(PlatformService):
         self._drain("inbox")
 
     def _drain(self, channel: str) -> None:
-        adapter: Channel | None = InboxChannel(self._deliver_to_inbox) if channel == "inbox" \
-            else self.gateways.get(channel)
-        if adapter is None:
+        """One pass of a channel: claim a batch, send it, record every result in one transaction."""
+        adapter = None if channel == "inbox" else self.gateways.get(channel)
+        if adapter is None and channel != "inbox":
             return
-        lookups = Lookups(self.intake_rpc, self.routing_rpc)
         lease = float(setting(self.config, "NOTIFY_LEASE_SECONDS", 60))
-        for _ in range(int(setting(self.config, "NOTIFY_BATCH", 50))):
-            document = self.store.claim_due(channel, self.clock.now(), lease)
-            if document is None:
-                return
-            if self._attempt(document, adapter, lookups) == "unavailable":
-                return  # the rest waits for the next tick instead of piling onto a struggling gateway
+        claim = self.store.claim_batch(channel, self.clock.now(), lease, int(setting(self.config, "NOTIFY_BATCH", 50)))
+        if not claim.documents:
+            return
+        if adapter is None:
+            self._record(claim, [self._to_inbox(document) for document in claim.documents], [])
+            return
+        attempts: list[Attempt] = []
+        try:
+            self._send_batch(claim.documents, adapter, lease, attempts)
+        finally:
+            # Whatever was sent is recorded, even when something failed mid-batch; the rest goes back.
+            tried = {attempt.document["_id"] for attempt in attempts}
+            self._record(claim, attempts, [d["_id"] for d in claim.documents if d["_id"] not in tried])
 
-    def _attempt(self, document: dict, adapter: Channel, lookups: Lookups) -> str:
-        channel, attempt = document["channel"], document["attempts"]
+    def _send_batch(self, documents: list[dict], adapter: Channel, lease: float, attempts: list[Attempt]) -> None:
+        """Send one by one into `attempts` (so that what went out is known even if this raises)."""
+        lookups = Lookups(self.intake_rpc, self.routing_rpc)
+        started = time.monotonic()
+        for document in documents:
+            if attempts and time.monotonic() - started > lease * LEASE_SHARE_FOR_SENDING:
+                break  # the rest goes back before the lease runs out and another replica sends it too
+            attempt = self._attempt(document, adapter, lookups)
+            attempts.append(attempt)
+            if attempt.unavailable:
+                break  # the rest waits for the next tick instead of piling onto a struggling gateway
+
+    def _attempt(self, document: dict, adapter: Channel, lookups: Lookups) -> Attempt:
+        channel = document["channel"]
         address, result = self._address(document, lookups)
         if result is None:
             result = adapter.send(self._outgoing(document, address))
             if not result.ok:
                 NotifyMetrics(self.metrics).gateway_errors.labels(channel).inc()
+        masked = mask_address(channel, address) if address else None
+        return self._settle(document, result, masked)
+
+    def _to_inbox(self, document: dict, existing_id: str | None = None) -> Attempt:
+        """An inbox delivery is a write in the batch's own transaction, idempotent by notification id."""
+        message = None
+        if existing_id is None:
+            existing_id = uuid.uuid4().hex
+            message = {
+                "_id": existing_id, "notification_id": document["_id"],
+                "recipient_id": document["recipient"]["address"], "recipient_kind": document["recipient"]["kind"],
+                "case_id": document["case_id"],
+                "case_code": document["case_code"], "jurisdiction": document["jurisdiction"],
+                "kind": document["kind"], "title": document["title"], "body": document["body"],
+                "link": document.get("link"), "created_at": self.clock.now(), "read_at": None,
+            }
+        attempt = self._settle(document, delivery.AttemptResult(ok=True, answer=f"inbox message {existing_id}"), None)
+        return replace(attempt, inbox_message=message)
+
+    def _settle(self, document: dict, result: delivery.AttemptResult, masked: str | None) -> Attempt:
         now = self.clock.now()
         rules = self.rulebook.rules
-        step = delivery.after_attempt(attempt, result, now, rules.retry, rules.quiet_hours, channel,
+        number = document["attempts"] + 1
+        step = delivery.after_attempt(number, result, now, rules.retry, rules.quiet_hours, document["channel"],
                                       document["urgent"])
-        masked = mask_address(channel, address) if address else None
+        return Attempt(document=document, result=result, step=step, number=number, at=now,
+                       update=delivery.finish_update(step, result, number, now, masked))
 
-        def finish(uow) -> bool:
-            updated = self.store.db.notifications.update_one(
-                delivery.held_by(document), delivery.finish_update(step, result, attempt, now, masked),
-                session=uow.session)
-            if updated.matched_count == 0:
-                return False  # our lease ran out and another replica took it over: it records its own attempt
-            if step.outcome_event:
-                outcome = self._outcome({**document, "error": result.error})
-                uow.emit(step.outcome_event, case=case_ref(document), data=outcome)
-            uow.audit(DISPATCHER, f"notification.{step.status}", case_code=document["case_code"],
-                      details={"notification_id": document["_id"], "kind": document["kind"], "channel": channel,
-                               "attempt": attempt})
-            return True
+    def _record(self, claim: Claim, attempts: list[Attempt], unsent: list[str]) -> None:
+        """Every result of a batch, its outcome events and its audit in one transaction."""
+        try:
+            recorded = self.store.transaction(lambda uow: self._write_results(uow, claim, attempts, unsent))
+        except (BulkWriteError, DuplicateKeyError):
+            # An inbox message already there: a claim whose lease ran out wrote it. Deliver that one.
+            existing = self.store.delivered_to_inbox(a.document["_id"] for a in attempts if a.inbox_message)
+            attempts = [self._to_inbox(a.document, existing[a.document["_id"]])
+                        if a.document["_id"] in existing else a for a in attempts]
+            recorded = self.store.transaction(lambda uow: self._write_results(uow, claim, attempts, unsent))
+        for attempt in recorded:
+            self._observe(attempt)
 
-        if not self.store.transaction(finish):
-            return "lost_lease"
+    def _write_results(self, uow, claim: Claim, attempts: list[Attempt], unsent: list[str]) -> list[Attempt]:
+        held = self.store.record_attempts(claim.token, [(a.document["_id"], a.update) for a in attempts],
+                                          uow.session)
+        recorded = [attempt for attempt in attempts if attempt.document["_id"] in held]
+        messages = [attempt.inbox_message for attempt in recorded if attempt.inbox_message]
+        if messages:
+            self.store.db.inbox_messages.insert_many(messages, session=uow.session)
+        for event_type in (delivery.SENT_EVENT, delivery.FAILED_EVENT):
+            self.store.emit_each(uow, event_type, [
+                (case_ref(a.document), self._outcome({**a.document, "error": a.result.error}))
+                for a in recorded if a.step.outcome_event == event_type])
+        self.store.release(claim.token, unsent, self.clock.now(), uow.session)
+        by_case: dict[str, list[Attempt]] = {}
+        for attempt in recorded:
+            by_case.setdefault(attempt.document["case_code"], []).append(attempt)
+        for case_code, group in by_case.items():
+            uow.audit(DISPATCHER, "notification.dispatch", case_code=case_code,
+                      details={"channel": group[0].document["channel"], "results": [
+                          {"notification_id": a.document["_id"], "kind": a.document["kind"], "attempt": a.number,
+                           "status": a.step.status, **({"inbox_message_id": a.inbox_message["_id"]}
+                                                       if a.inbox_message else {})}
+                          for a in group]})
+        return recorded
+
+    def _observe(self, attempt: Attempt) -> None:
+        document, step, channel = attempt.document, attempt.step, attempt.document["channel"]
         if step.status == delivery.SENT:
             self._count(document["kind"], channel, "sent")
             NotifyMetrics(self.metrics).latency.labels(channel).observe(
-                max((now - document["created_at"]).total_seconds(), 0.0))
+                max((attempt.at - document["created_at"]).total_seconds(), 0.0))
         elif step.status == delivery.FAILED:
             self._count(document["kind"], channel, "failed")
         else:
@@ -333,14 +420,11 @@ class NotifyService(PlatformService):
             if step.deferred:
                 self._count(document["kind"], channel, "deferred")
         log.info("notification %s (%s, %s) attempt %d: %s%s", document["_id"], document["kind"], channel,
-                 attempt, step.status, f" ({result.error})" if result.error else "")
-        return "unavailable" if not (result.ok or result.permanent) else step.status
+                 attempt.number, step.status, f" ({attempt.result.error})" if attempt.result.error else "")
 
     def _address(self, document: dict, lookups: Lookups) -> tuple[str | None, delivery.AttemptResult | None]:
         """The full address, asked for just before sending; or the result of not getting it."""
         recipient, channel = document["recipient"], document["channel"]
-        if channel == "inbox":
-            return recipient["address"], None
         try:
             if recipient["kind"] == PARTY:
                 found = recipients.find_recipient(PARTY, recipient["id"], contacts=lookups.contacts(
@@ -360,29 +444,6 @@ class NotifyService(PlatformService):
         return Outgoing(notification_id=document["_id"], kind=document["kind"], channel=document["channel"],
                         address=address, title=document["title"], body=document["body"],
                         case_code=document["case_code"], link=document.get("link"), segments=document.get("segments"))
-
-    def _deliver_to_inbox(self, message: Outgoing) -> str:
-        """Idempotent: a second delivery of the same notification finds the first."""
-        document = self.store.find_notification(message.notification_id)
-
-        def write(uow) -> str:
-            existing = self.store.db.inbox_messages.find_one({"notification_id": message.notification_id},
-                                                            {"_id": 1}, session=uow.session)
-            if existing is not None:
-                return existing["_id"]
-            message_id = uuid.uuid4().hex
-            self.store.db.inbox_messages.insert_one({
-                "_id": message_id, "notification_id": message.notification_id, "recipient_id": message.address,
-                "recipient_kind": document["recipient"]["kind"], "case_id": document["case_id"],
-                "case_code": document["case_code"], "jurisdiction": document["jurisdiction"],
-                "kind": message.kind, "title": message.title, "body": message.body, "link": message.link,
-                "created_at": self.clock.now(), "read_at": None,
-            }, session=uow.session)
-            uow.audit(DISPATCHER, "inbox.deliver", case_code=document["case_code"],
-                      details={"notification_id": message.notification_id, "message_id": message_id})
-            return message_id
-
-        return self.store.transaction(write)
 
     @staticmethod
     def _outcome(document: dict) -> dict:

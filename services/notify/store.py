@@ -1,24 +1,44 @@
 """Notify's repository: the delivery log (`notifications`), the in-app inbox
 (`inbox_messages`; `inbox` is the platform's consumed-events record) and notify's view of
-each case's handling unit (`cases`). Every query path has its index."""
+each case's handling unit (`cases`). Every query path has its index.
+
+Dispatching works in batches, so that a message costs the store a fraction of a command:
+a batch is claimed in two commands (three when another replica raced for it) and its
+results are recorded in one transaction of a few commands (docs/notify.md, "Store load").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 
-from services.common.mongo import Repository
+from services.common import outbox_state
+from services.common.contracts import make_envelope, utcnow
+from services.common.mongo import Repository, UnitOfWork
 from services.notify.domain import delivery
+
+# What sending needs of a message; the history (which grows with every attempt) stays in the store.
+DISPATCH_FIELDS = {"history": 0}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Messages one dispatcher holds under `token` until their lease runs out."""
+
+    token: str
+    documents: list[dict]
 
 
 class NotifyRepository(Repository):
     indexes = {
         "notifications": [
             IndexModel([("dedupe_key", ASCENDING)], unique=True),
-            # the dispatcher's claim: one channel's due messages
-            IndexModel([("channel", ASCENDING), ("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
+            # the dispatcher's claim: one channel's due messages, a single range (settled ones are null)
+            IndexModel([("channel", ASCENDING), ("claimable_at", ASCENDING)]),
             IndexModel([("case_code", ASCENDING), ("created_at", ASCENDING)]),
             IndexModel([("jurisdiction", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("status", ASCENDING), ("created_at", DESCENDING)]),
@@ -54,14 +74,58 @@ class NotifyRepository(Repository):
         ))
 
     # -- dispatching ----------------------------------------------------------------------------
-    def claim_due(self, channel: str, now: datetime, lease_seconds: float) -> dict | None:
-        """Atomically take the next due message of a channel: safe with several replicas."""
-        return self.db.notifications.find_one_and_update(
-            delivery.claim_filter(channel, now),
-            delivery.claim_update(now, lease_seconds),
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+    def claim_batch(self, channel: str, now: datetime, lease_seconds: float, limit: int) -> Claim:
+        """Take up to `limit` due messages of a channel: safe with several replicas, since the claim
+        is conditional on each message still being claimable, under a token of this claim's own."""
+        token = uuid.uuid4().hex
+        due = list(self.db.notifications.find(delivery.claimable(channel, now), DISPATCH_FIELDS)
+                   .sort("claimable_at", ASCENDING).limit(limit))
+        if not due:
+            return Claim(token, [])
+        ids = [document["_id"] for document in due]
+        taken = self.db.notifications.update_many(delivery.still_claimable(ids, now),
+                                                  delivery.claim_update(token, now, lease_seconds))
+        if taken.modified_count < len(ids):  # another replica took some first
+            held = {document["_id"] for document in
+                    self.db.notifications.find({"_id": {"$in": ids}, "claim_token": token}, {"_id": 1})}
+            due = [document for document in due if document["_id"] in held]
+        return Claim(token, due)
+
+    def record_attempts(self, token: str, updates: Sequence[tuple[str, dict]], session) -> set[str]:
+        """Apply each message's result in one command; answers the ids this claim still held."""
+        if not updates:
+            return set()
+        ids = [notification_id for notification_id, _ in updates]
+        result = self.db.notifications.bulk_write(
+            [UpdateOne(delivery.held_by(notification_id, token), update) for notification_id, update in updates],
+            ordered=False, session=session)
+        if result.matched_count == len(ids):
+            return set(ids)
+        # Some lease ran out mid-batch and another replica holds those now: it records its own attempts.
+        return {document["_id"] for document in self.db.notifications.find(
+            {"_id": {"$in": ids}, "claim_token": token}, {"_id": 1}, session=session)}
+
+    def release(self, token: str, notification_ids: Sequence[str], now: datetime, session) -> None:
+        if notification_ids:
+            self.db.notifications.update_many(delivery.held_by_claim(notification_ids, token),
+                                              delivery.release_update(now), session=session)
+
+    def delivered_to_inbox(self, notification_ids: Iterable[str]) -> dict[str, str]:
+        """Inbox messages already written for these notifications: notification id → message id."""
+        return {message["notification_id"]: message["_id"] for message in self.db.inbox_messages.find(
+            {"notification_id": {"$in": list(notification_ids)}}, {"notification_id": 1})}
+
+    def emit_each(self, uow: UnitOfWork, event_type: str, events: Sequence[tuple[dict, dict]]) -> None:
+        """`uow.emit` for many events in one insert; the platform publishes them after commit as it
+        does the unit of work's own (services/common has no batch form of emit yet)."""
+        if not events:
+            return
+        now = utcnow()
+        entries = [outbox_state.new_entry(make_envelope(self.service, event_type, case=case, data=data), now,
+                                          self.relay.lease_seconds)
+                   for case, data in events]
+        self.db.outbox.insert_many(entries, session=uow.session)
+        uow.event_ids.extend(entry["_id"] for entry in entries)
 
     # -- reading --------------------------------------------------------------------------------
     def find_notifications(self, query: dict, limit: int, offset: int) -> tuple[list[dict], int]:

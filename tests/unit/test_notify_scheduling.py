@@ -85,10 +85,28 @@ def test_a_retry_that_would_fall_in_the_night_waits_for_the_morning():
 
 
 def test_only_the_claim_that_made_an_attempt_may_record_it():
-    document = {"_id": "n1", "attempts": 2}
-    assert delivery.held_by(document) == {"_id": "n1", "status": "sending", "attempts": 2}
-    claim = delivery.claim_filter("sms", shanghai(23, 10))
-    assert claim["status"] == {"$in": ["queued", "sending"]} and claim["lease_until"] == {"$lte": shanghai(23, 10)}
+    assert delivery.held_by("n1", "token-a") == {"_id": "n1", "claim_token": "token-a", "status": "sending"}
+    now = shanghai(23, 10)
+    claimed = delivery.claim_update("token-a", now, 60)["$set"]
+    assert claimed["status"] == "sending" and claimed["claim_token"] == "token-a"
+    assert claimed["claimable_at"] == now + timedelta(seconds=60)  # a crashed sender's messages are taken over then
+    claimable = delivery.claimable("sms", now)
+    assert claimable == {"channel": "sms", "claimable_at": {"$gte": delivery.NEVER_BEFORE, "$lte": now}}
+    assert delivery.still_claimable(["n1", "n2"], now)["claimable_at"] == claimable["claimable_at"]
+
+
+def test_a_message_is_claimable_while_open_and_never_once_settled():
+    now = shanghai(23, 10)
+    down, ok = AttemptResult(ok=False, error="sms gateway answered 503"), AttemptResult(ok=True)
+    retry = delivery.after_attempt(1, down, now, RETRY, QUIET, "sms", True)
+    assert delivery.finish_update(retry, down, 1, now)["$set"]["claimable_at"] == retry.next_attempt_at
+    sent = delivery.after_attempt(3, ok, now, RETRY, QUIET, "sms", True)
+    failed = delivery.after_attempt(RETRY.max_attempts, down, now, RETRY, QUIET, "sms", True)
+    for step, result in ((sent, ok), (failed, down)):
+        fields = delivery.finish_update(step, result, 3, now)["$set"]
+        assert fields["claimable_at"] is None and fields["attempts"] == 3, step
+    assert delivery.cancel_update(now, "e1")["$set"]["claimable_at"] is None
+    assert delivery.release_update(now)["$set"] == {"status": "queued", "claimable_at": now, "updated_at": now}
 
 
 def test_addresses_are_masked_for_the_log():

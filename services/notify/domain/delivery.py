@@ -1,11 +1,18 @@
 """The life of one message: queued → sending → sent, or back to queued with a retry time,
 or failed for good; skipped when there is no address, cancelled when a later event
-replaced it. Pure: it builds the documents and updates the store applies atomically."""
+replaced it. Pure: it builds the documents and updates the store applies atomically.
+
+`claimable_at` is when a dispatcher may take a message: its next attempt while queued, the
+end of the lease while one dispatcher holds it (so a crashed sender's messages are taken
+over), none once settled. Claims happen in batches under a fresh `claim_token`; only the
+claim that holds a message may record its attempt or give it back.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.notify.domain.scheduling import QuietHours, RetryPolicy
 
@@ -13,6 +20,8 @@ QUEUED, SENDING, SENT, FAILED, SKIPPED, CANCELLED = "queued", "sending", "sent",
 STATUSES = (QUEUED, SENDING, SENT, FAILED, SKIPPED, CANCELLED)
 OPEN = (QUEUED, SENDING)
 SENT_EVENT, FAILED_EVENT = "notification_sent", "notification_failed"
+# The lower bound of the claim's range: settled messages (claimable_at null) stay outside the scan.
+NEVER_BEFORE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def dedupe_key(event_id: str, kind: str, item_key: str | None, recipient_kind: str, recipient_id: str,
@@ -86,7 +95,8 @@ def new_notification(*, notification_id: str, key: str, event: dict, occurred_at
         "status": status,
         "attempts": 0,
         "next_attempt_at": next_attempt_at,
-        "lease_until": now,
+        "claimable_at": next_attempt_at if status == QUEUED else None,
+        "claim_token": None,
         "deferred_until": next_attempt_at if deferred else None,
         "created_at": now,
         "updated_at": now,
@@ -97,27 +107,44 @@ def new_notification(*, notification_id: str, key: str, event: dict, occurred_at
     }
 
 
-def claim_filter(channel: str, now: datetime) -> dict:
-    """Due messages of one channel no replica holds (a crashed sender's lease runs out)."""
-    return {"channel": channel, "status": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now},
-            "lease_until": {"$lte": now}}
+def claimable(channel: str, now: datetime) -> dict:
+    """Messages of one channel a dispatcher may take now: queued and due, or held by a claim whose
+    lease ran out. One bounded range of the (channel, claimable_at) index."""
+    return {"channel": channel, "claimable_at": {"$gte": NEVER_BEFORE, "$lte": now}}
 
 
-def claim_update(now: datetime, lease_seconds: float) -> dict:
-    return {"$set": {"status": SENDING, "lease_until": now + timedelta(seconds=lease_seconds), "updated_at": now},
-            "$inc": {"attempts": 1}}
+def still_claimable(notification_ids: Iterable[str], now: datetime) -> dict:
+    """The claim's condition: those messages, if no other dispatcher took them in the meantime."""
+    return {"_id": {"$in": list(notification_ids)}, "claimable_at": {"$gte": NEVER_BEFORE, "$lte": now}}
 
 
-def held_by(notification: dict) -> dict:
-    """Only the claim that made this attempt may record its result."""
-    return {"_id": notification["_id"], "status": SENDING, "attempts": notification["attempts"]}
+def claim_update(token: str, now: datetime, lease_seconds: float) -> dict:
+    return {"$set": {"status": SENDING, "claim_token": token, "claimable_at": now + timedelta(seconds=lease_seconds),
+                     "updated_at": now}}
+
+
+def held_by(notification_id: str, token: str) -> dict:
+    """Only the claim that made an attempt may record it (a claim whose lease ran out no longer does)."""
+    return {"_id": notification_id, "claim_token": token, "status": SENDING}
+
+
+def held_by_claim(notification_ids: Iterable[str], token: str) -> dict:
+    return {"_id": {"$in": list(notification_ids)}, "claim_token": token, "status": SENDING}
+
+
+def release_update(now: datetime) -> dict:
+    """Claimed but not attempted (the gateway went away, the lease was running out): due again at once,
+    with no attempt counted."""
+    return {"$set": {"status": QUEUED, "claimable_at": now, "updated_at": now}}
 
 
 def finish_update(step: Next, result: AttemptResult, attempt: int, now: datetime,
                   address: str | None = None) -> dict:
+    """Record attempt number `attempt` (the claim holds the message, so the count is set, not added)."""
     entry = {"at": now, "status": "sent" if result.ok else "error", "attempt": attempt,
              "answer": result.answer, "error": result.error}
-    fields = {"status": step.status, "updated_at": now, "lease_until": now, "error": result.error}
+    fields = {"status": step.status, "attempts": attempt, "updated_at": now, "error": result.error,
+              "claimable_at": step.next_attempt_at if step.status == QUEUED else None}
     if address is not None:
         fields["recipient.address"] = address
     history = [entry]
@@ -136,6 +163,6 @@ def finish_update(step: Next, result: AttemptResult, attempt: int, now: datetime
 
 
 def cancel_update(now: datetime, by_event: str) -> dict:
-    return {"$set": {"status": CANCELLED, "updated_at": now, "next_attempt_at": None,
+    return {"$set": {"status": CANCELLED, "updated_at": now, "next_attempt_at": None, "claimable_at": None,
                      "error": f"replaced by event {by_event}"},
             "$push": {"history": {"at": now, "status": CANCELLED, "attempt": 0, "error": "replaced"}}}
