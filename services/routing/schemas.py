@@ -50,6 +50,12 @@ class TagsSchema(_Request):
     remove = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list)
 
 
+class RetierSchema(_Request):
+    add = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list)
+    remove = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list)
+    reason = fields.String(required=True, validate=TEXT)
+
+
 class PauseSchema(_Request):
     reason = fields.String(required=True, validate=TEXT)
     clocks = fields.List(fields.String(validate=CLOCK_NAME), load_default=None, allow_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
@@ -36,12 +36,17 @@ CENTRE_ROLES = ("admin", "dispatcher", "leader")  # act for any unit of the juri
 DIRECTORY_KINDS = ("jurisdictions", "departments", "categories")
 SWEEP_BATCH = 200
 SWEEP_LEASE = "routing-sla-sweeper"
+# A case the sweeper fails on is put off, doubling each time up to an hour, so it cannot stay first in
+# every batch; its failures are counted until a sweep of it succeeds.
+SWEEP_RETRY_SECONDS = (60.0, 3600.0)
+SWEEP_FAILURES = "sweep_failures"
 COUNTERS = {
     "onestop_routing_assignments_total": ("Cases assigned (and re-assigned) by routing", ["tier", "level"]),
     "onestop_sla_warnings_total": ("SLA warnings raised, by colour", ["colour"]),
     "onestop_escalations_total": ("Escalations one rung up the ladder", []),
     "onestop_summons_total": ("Summons acknowledged, on time or late", ["on_time"]),
     "onestop_cases_returned_total": ("Cases returned (退回) by the unit they were sent to", []),
+    "onestop_sla_sweep_failures_total": ("Cases the SLA sweeper could not process (put off and retried)", []),
 }
 
 
@@ -121,8 +126,9 @@ class RoutingService(PlatformService):
         if isinstance(change, cases.Change):
             self._count(change)
 
-    def _on_case(self, event: dict, case_id: str, apply: Callable[[dict, datetime], cases.Change],
+    def _on_case(self, event: dict, case_id: str, apply: Callable[[dict, datetime], cases.Change | None],
                  action: str, *, required: bool = True) -> None:
+        """Apply another service's event to the case; `apply` answers None when the event changes nothing."""
         now = self.clock.now()
         actor = f"event:{event['source']}.{event['event_type']}"
 
@@ -133,7 +139,8 @@ class RoutingService(PlatformService):
                     raise UnknownCase(f"{event['case_code']} is not known to routing (yet)")
                 return None
             change = apply(case, now)
-            self._persist(uow, case, change, now, actor, action)
+            if change is not None:
+                self._persist(uow, case, change, now, actor, action)
             return change
 
         change = self.store.transaction(work, consumed=event)
@@ -198,6 +205,14 @@ class RoutingService(PlatformService):
         self._outcome(event, "filed", court_id=data["court_id"], track=data["track"],
                       docket_number=data["docket_number"])
 
+    @consumes("court_bridge", "referral_extended")
+    def handle_referral_extended(self, event):
+        # A court's message about a referral this case does not hold raises ReferralMismatch: retried, then
+        # dead-lettered with the reason, never applied to the wrong clock.
+        source = f"event:{event['source']}.{event['event_type']}"
+        self._on_case(event, event["case_id"], lambda case, now: cases.referral_extended(
+            case, now, event["data"], source, self.reference), "case.presuit_extend")
+
     @consumes("mediation", "followup_recorded")
     def handle_followup_recorded(self, event):
         data = event["data"]
@@ -220,13 +235,24 @@ class RoutingService(PlatformService):
                     raise  # the database is away: the next sweep starts over
                 except Exception:
                     # One case the sweeper cannot process must not hold back every other case's
-                    # warnings; it stays due and is tried again on the next sweep.
+                    # warnings: it is put off (and so leaves the head of the batch) and counted.
                     log.exception("sla sweep of case %s failed", case_id)
+                    self._put_off(case_id, now)
         for name in COUNTERS:  # every series exists from the first sweep (at start), at zero
             self._counter(name)
         gauge = self.metrics.gauge("onestop_open_cases", "Open cases by colour", ["colour"])
         for colour in COLOURS:
             gauge.labels(colour).set(self.store.count_open_by_colour(colour))
+
+    def _put_off(self, case_id: str, now: datetime) -> None:
+        self._counter("onestop_sla_sweep_failures_total").inc()
+        first, longest = SWEEP_RETRY_SECONDS
+        failures = self.store.sweep_failures(case_id, SWEEP_FAILURES)
+        delay = min(longest, first * 2 ** failures)
+        try:
+            self.store.put_off_sweep(case_id, now, now + timedelta(seconds=delay), SWEEP_FAILURES)
+        except ConnectionFailure:
+            log.warning("could not put off case %s; it is tried again on the next sweep", case_id)
 
     def _sweep_case(self, case_id: str, now: datetime) -> None:
         def work(uow):
@@ -234,6 +260,7 @@ class RoutingService(PlatformService):
             if case is None or case["next_check_at"] is None or case["next_check_at"] > now:
                 return None
             change = cases.sweep(case, now, self.reference)
+            change.case.pop(SWEEP_FAILURES, None)  # swept at last: any back-off is over
             self._persist(uow, case, change, now, "system:sla-sweeper", "case.sla",
                           {"warnings": change.warnings, "escalations": change.escalations})
             return change
@@ -322,14 +349,26 @@ class RoutingService(PlatformService):
             details={"suggested_unit": body["suggested_unit"]})
 
     @route("POST", "/api/v1/routing/cases/<code>/dispatch", roles=("dispatcher",),
-           request_schema=schemas.DispatchSchema, summary="派单: the centre sends the case to a unit",
-           responses={404: "no such case", 422: "not allowed now"})
+           request_schema=schemas.DispatchSchema,
+           summary="派单 / 转办: the centre sends the case to a unit, before or after it was signed for",
+           responses={404: "no such case", 422: "case ended"})
     def dispatch_case(self, request, code):
         body = load_body(request, schemas.DispatchSchema())
         actor = request.principal.sub
         return self._act(request, code, "dispatch", lambda case, now: cases.dispatch(
             case, now, actor, body["unit"], body["reason"], self.reference), unit_bound=False,
             details={"unit": body["unit"]})
+
+    @route("POST", "/api/v1/routing/cases/<code>/retier", roles=("dispatcher", "leader"),
+           request_schema=schemas.RetierSchema,
+           summary="re-tier: mark the case cross-department or cross-region (or unmark it); decided again",
+           responses={404: "no such case", 422: "case ended"})
+    def retier_case(self, request, code):
+        body = load_body(request, schemas.RetierSchema())
+        actor = request.principal.sub
+        return self._act(request, code, "retier", lambda case, now: cases.retier(
+            case, now, actor, body["add"], body["remove"], body["reason"], self.reference), unit_bound=False,
+            details={"add": body["add"], "remove": body["remove"]})
 
     @route("POST", "/api/v1/routing/cases/<code>/resolve", roles=UNIT_ROLES, request_schema=schemas.NoteSchema,
            summary="办结: the unit resolved the case", responses={404: "no such case", 422: "not accepted yet"})

@@ -56,6 +56,16 @@ class RoutingRepository(Repository):
             "next_check_at", ASCENDING).limit(limit)
         return [doc["_id"] for doc in cursor]
 
+    def sweep_failures(self, case_id: str, field: str) -> int:
+        doc = self.db.cases.find_one({"_id": case_id}, {field: 1})
+        return int((doc or {}).get(field) or 0)
+
+    def put_off_sweep(self, case_id: str, now: datetime, retry_at: datetime, field: str) -> None:
+        """Push a case the sweeper failed on out of the due set until `retry_at` (only if it is still due:
+        a replica that processed it meanwhile has the last word)."""
+        self.db.cases.update_one({"_id": case_id, "next_check_at": {"$lte": now}},
+                                 {"$set": {"next_check_at": retry_at}, "$inc": {field: 1}})
+
     def _in_scope(self, prefixes: list[str], query: dict, projection: dict | None = None) -> list[dict]:
         # One query per prefix: the planner uses the (scope, …) index for equality, not for $in.
         found: dict[str, dict] = {}

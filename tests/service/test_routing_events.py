@@ -1,11 +1,11 @@
 """Routing on the bus: what it does with other services' events, and its SLA sweeper."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nameko.testing.services import entrypoint_hook
 
 from services.common.consumers import dead_letter_queue_name
-from services.routing.service import RoutingService
+from services.routing.service import SWEEP_BATCH, RoutingService
 from tests.support.broker import drain, publish_event
 from tests.support.infra import wait_for
 from tests.support.routing_support import (
@@ -13,6 +13,7 @@ from tests.support.routing_support import (
     HRSS,
     advance,
     bind_capture,
+    clock,
     emitted,
     event_about,
     metric,
@@ -123,13 +124,17 @@ def test_the_sweeper_raises_each_warning_once_however_often_it_runs(start_servic
 
 def test_an_immediate_red_warns_the_leaders_at_once(start_service):
     routing = start_service(RoutingService, ROUTING_SWEEP_SECONDS=3600)
-    envelope = registered(severity="critical", immediate_red=True, flags=("extreme_act",), people=1)
+    # what intake emits for "扬言跳楼": classification.yaml's self_harm_threat, critical, immediate red
+    envelope = registered(severity="critical", immediate_red=True, flags=("self_harm_threat",), people=1,
+                          category="neighbour", amount=None)
     publish(routing, envelope)
     case = held(routing, envelope)
-    assert case["colour"] == "red" and case["tier"] == "complex"
+    assert case["colour"] == "red" and case["tier"] == "complex" and case["rule"]["rule_id"] == "complex.critical_risk"
     warning = emitted(routing, "sla_warning", envelope["case_id"])[0]["data"]
     assert warning["colour"] == "red" and warning["clock"] == "critical_risk" and warning["unit"] == "140106:centre"
     assert {"140106:police", "140106:health"} <= set(case["departments"])
+    summoned = emitted(routing, "departments_summoned", envelope["case_id"])[0]["data"]["summons"]
+    assert "140106:police" in {s["department"] for s in summoned}
 
 
 def test_a_repeated_announcement_of_the_same_case_changes_nothing(start_service):
@@ -254,4 +259,77 @@ def test_one_case_the_sweeper_cannot_process_does_not_hold_back_the_others(start
     with entrypoint_hook(routing.container, "sweep_sla") as sweep:
         sweep()
     assert [w["data"]["colour"] for w in emitted(routing, "sla_warning")] == ["blue", "yellow"]
-    assert routing.db.cases.find_one({"_id": "broken"})["next_check_at"] == broken_due  # still due, tried again
+    broken = routing.db.cases.find_one({"_id": "broken"})
+    now = clock(routing).now()
+    # put off (a minute, then two, four … up to an hour) so it no longer heads every batch; counted
+    assert broken["sweep_failures"] == 1 and now < broken["next_check_at"] <= now + timedelta(seconds=60)
+    assert metric(routing, "onestop_sla_sweep_failures_total") == 1
+    with entrypoint_hook(routing.container, "sweep_sla") as sweep:
+        sweep()  # not due yet: not tried, not counted again
+    assert metric(routing, "onestop_sla_sweep_failures_total") == 1
+    advance(routing, minutes=2)
+    with entrypoint_hook(routing.container, "sweep_sla") as sweep:
+        sweep()
+    broken = routing.db.cases.find_one({"_id": "broken"})
+    assert broken["sweep_failures"] == 2 and broken["next_check_at"] > clock(routing).now() + timedelta(seconds=90)
+    assert metric(routing, "onestop_sla_sweep_failures_total") == 2
+
+
+def test_a_batch_of_broken_cases_does_not_starve_the_healthy_ones(start_service):
+    routing = start_service(RoutingService, ROUTING_SWEEP_SECONDS=3600)
+    early = datetime(2026, 1, 1, tzinfo=UTC)
+    routing.db.cases.insert_many([{"_id": f"broken-{n}", "case_code": f"broken-{n}", "next_check_at": early,
+                                   "version": 1} for n in range(SWEEP_BATCH)])
+    envelope = registered()
+    publish(routing, envelope)
+    held(routing, envelope)
+    advance(routing, minutes=25)
+    with entrypoint_hook(routing.container, "sweep_sla") as sweep:
+        sweep()  # the whole batch is broken cases: each is put off
+        sweep()  # so the next sweep reaches the healthy case
+    assert [w["data"]["colour"] for w in emitted(routing, "sla_warning")] == ["blue"]
+    assert metric(routing, "onestop_sla_sweep_failures_total") == SWEEP_BATCH
+
+
+def test_a_courts_extension_moves_the_presuit_clock_once(start_service):
+    routing = start_service(RoutingService, ROUTING_SWEEP_SECONDS=3600)
+    referral = {"court_id": "140106-court", "referral_id": "R-9", "batch_id": "B-2", "deadline": "2026-12-23T00:00:00Z"}
+    court = registered(channel="court_referral", court_referral=referral, people=2, flags=(), category="lending")
+    publish(routing, court)
+    held(routing, court)
+    extension = {"court_id": "140106-court", "referral_id": "R-9", "previous_deadline": "2026-12-23T00:00:00Z",
+                 "deadline": "2027-01-07T00:00:00Z", "reason": "双方同意延长调解期限十五日"}
+    publish(routing, event_about(court, "court_bridge", "referral_extended", extension))
+    case = wait_for(lambda: (c := routing.db.cases.find_one({"_id": court["case_id"]})) and c["presuit_extensions"]
+                    and c, message="the extension to be applied")
+    presuit = [c for c in case["clocks"] if c["name"] == "presuit"][-1]
+    assert presuit["deadline"] == datetime(2027, 1, 7, tzinfo=UTC) and presuit["status"] == "running"
+    entry = [h for h in case["history"] if h["action"] == "presuit_extended"]
+    assert len(entry) == 1 and entry[0]["details"]["reason"] == "双方同意延长调解期限十五日"
+    assert entry[0]["actor"] == "event:court_bridge.referral_extended"
+    audit = routing.db.audit_log.find_one({"action": "case.presuit_extend"})
+    assert audit["case_code"] == court["case_code"]
+    view = routing.get(f"/api/v1/routing/cases/{court['case_code']}", auth=DISPATCHER).json()
+    assert view["deadlines"]["presuit"] == "2027-01-07T00:00:00Z"
+
+    # told again under another event id (a resend): nothing changes twice
+    version = case["version"]
+    publish(routing, event_about(court, "court_bridge", "referral_extended", extension))
+    wait_for(lambda: routing.db.inbox.count_documents({}) == 3, message="the resend to be consumed")
+    again = routing.db.cases.find_one({"_id": court["case_id"]})
+    assert again["version"] == version and len(again["presuit_extensions"]) == 1
+    assert routing.db.audit_log.count_documents({"action": "case.presuit_extend"}) == 1
+
+
+def test_an_extension_of_a_referral_the_case_does_not_hold_is_dead_lettered(start_service):
+    routing = start_service(RoutingService, ROUTING_SWEEP_SECONDS=3600)
+    wage = registered()
+    publish(routing, wage)
+    held(routing, wage)
+    publish(routing, event_about(wage, "court_bridge", "referral_extended", {
+        "court_id": "140106-court", "referral_id": "R-404", "previous_deadline": "2026-12-23T00:00:00Z",
+        "deadline": "2027-01-07T00:00:00Z", "reason": "延长"}))
+    parked = wait_for(lambda: drain(routing.config["AMQP_URI"], dead_letter_queue_name("routing")), timeout=15,
+                      message="the dead letter")
+    assert "not held for referral R-404" in parked[0].headers["x-onestop-error"]
+    assert routing.db.cases.find_one({"_id": wage["case_id"]})["history"][-1]["action"] != "presuit_extended"

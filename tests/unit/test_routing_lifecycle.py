@@ -4,8 +4,10 @@ colours and escalations."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from services.routing.dependencies import DEFAULT_DIRECTORY, DEFAULT_RULES, load_reference
+from services.routing.domain import Reference
 from services.routing.domain import case as cases
 from services.routing.domain.decide import CaseFacts, decide
 
@@ -333,3 +335,130 @@ def test_tags_leader_and_rating():
     lead = cases.leader_assign(case, T0, "leader-1", "leader:140106:centre:3", "三日内化解", REF)
     assert events(lead, "leader_assigned")[0] == {"leader": "leader:140106:centre:3", "instruction": "三日内化解"}
     assert cases.rated(case, T0, 5).case["rating"]["score"] == 5
+
+
+def test_a_case_signed_for_can_be_transferred_and_the_new_unit_signs_afresh():
+    case = cases.accept(assigned().case, T0 + timedelta(minutes=5), "centre-clerk", None, REF).case
+    change = cases.dispatch(case, T0 + timedelta(hours=2), "dispatcher", "140106:hrss", "欠薪事实清楚，由人社局办理",
+                            REF)
+    moved = change.case
+    assert (moved["state"], moved["unit"], moved["lead_department"]) == ("assigned", "140106:hrss", "140106:hrss")
+    assert moved["accepted_at"] is None and moved["returns"] == 0 and not change.returned
+    assert moved["rule"]["rule_id"] == "manual.transfer" and "转办" in moved["rule"]["reason"]
+    assert [kind for kind, _ in change.events] == ["case_assigned"]  # mediation and summons were done already
+    assert events(change, "case_assigned")[0]["unit"] == "140106:hrss"
+    signs = [c for c in moved["clocks"] if c["name"] in ("first_contact", "sign")]
+    assert [(c["id"], c["status"]) for c in signs] == [
+        ("first_contact", "met"), ("sign", "met"), ("first_contact#2", "running"), ("sign#2", "running")]
+    assert clock(moved, "first_contact")["deadline"] == T0 + timedelta(hours=2, minutes=30)
+    assert clock(moved, "resolve")["started_at"] == T0  # the citizen's clock keeps running
+    assert moved["history"][-1]["details"]["from_state"] == "accepted"
+    signed = cases.accept(moved, T0 + timedelta(hours=2, minutes=10), "hrss-clerk", None, REF).case
+    assert signed["state"] == "accepted" and clock(signed, "sign")["status"] == "met"
+    done = cases.resolve(signed, T0 + timedelta(days=1), "hrss-clerk", None, REF).case
+    with pytest.raises(cases.TransitionNotAllowed):
+        cases.dispatch(done, T0 + timedelta(days=2), "dispatcher", "140106:centre", "再转", REF)
+
+
+def test_re_tier_marks_what_intake_cannot_know_and_moves_the_case_up():
+    case = assigned(category="consumer", people_involved=1, risk_flags=(), amount=None).case
+    assert (case["tier"], case["unit"]) == ("simple", "140106:market")
+    change = cases.retier(case, T0 + timedelta(hours=1), "dispatcher", ["cross_department"], [], "涉及市场监管与住建",
+                          REF)
+    new = change.case
+    assert new["marks"] == ["cross_department"] and new["risk_flags"] == []
+    assert (new["tier"], new["level"], new["unit"]) == ("complex", "county", "140106:centre")
+    assert new["rule"]["rule_id"] == "complex.cross_department" and "涉及市场监管与住建" in new["rule"]["reason"]
+    assert [kind for kind, _ in change.events] == ["case_assigned", "mediation_requested", "departments_summoned"]
+    summoned = {s["department"] for s in events(change, "departments_summoned")[0]["summons"]}
+    assert summoned == {"140106:market", "140106:justice"} == set(new["departments"])
+    assert [entry["action"] for entry in new["history"]][-3:] == ["retiered", "reassigned", "summoned"]
+    cross = cases.retier(new, T0 + timedelta(hours=2), "dispatcher", ["cross_region"], [], "涉及小店区", REF)
+    assert (cross.case["level"], cross.case["unit"]) == ("city", "140100:centre")
+    assert {s["department"] for s in events(cross, "departments_summoned")[0]["summons"]} == {"140106:petition"}
+    back = cases.retier(new, T0 + timedelta(hours=3), "dispatcher", [], ["cross_department"], "核实为单一部门", REF)
+    assert back.case["tier"] == "simple" and back.case["unit"] == "140106:centre"  # never moved down
+    assert set(back.case["departments"]) == {"140106:market", "140106:justice"}  # summoned ones stay
+    assert [kind for kind, _ in back.events] == ["case_assigned"]
+    with pytest.raises(cases.InvalidInput, match="unknown marks"):
+        cases.retier(case, T0, "d", ["mass_dispute"], [], "x", REF)  # intake's flag, not a dispatcher's mark
+    with pytest.raises(cases.InvalidInput, match="already marked"):
+        cases.retier(new, T0, "d", ["cross_department"], [], "x", REF)
+
+
+def test_re_tier_of_a_triage_case_changes_the_tier_and_waits_for_the_dispatch():
+    change = cases.retier(assigned(jurisdiction="140106999", people_involved=1, risk_flags=(), amount=None).case,
+                          T0, "dispatcher", ["cross_department"], [], "多部门", REF)
+    assert change.case["tier"] == "complex" and change.case["triage"] and change.case["unit"] == "140106:centre"
+    assert [kind for kind, _ in change.events] == ["case_assigned"]
+    dispatched = cases.dispatch(change.case, T0, "dispatcher", "140106001:office", "柳巷街道", REF)
+    assert dispatched.case["lead_department"] == "140106:hrss"
+    summons = events(dispatched, "departments_summoned")[0]["summons"]
+    assert {s["department"] for s in summons} == set(dispatched.case["departments"]) >= {"140106:hrss"}
+
+
+def test_the_presuit_clock_runs_from_the_courts_referral_when_its_deadline_says_so():
+    court = {"channel": "court_referral", "court_referred": True, "people_involved": 2, "risk_flags": (),
+             "category": "lending"}
+    referred_earlier = assigned(**court, referral_deadline=T0 + timedelta(days=28)).case
+    presuit = clock(referred_earlier, "presuit")
+    assert presuit["started_at"] == T0 - timedelta(days=2) and presuit["deadline"] == T0 + timedelta(days=28)
+    assert presuit["due"]["blue"] == T0 + timedelta(days=22)  # 80 % of the court's 30 days
+    longer = clock(assigned(**court, referral_deadline=T0 + timedelta(days=45)).case, "presuit")
+    assert longer["started_at"] == T0 and longer["deadline"] == T0 + timedelta(days=45)
+    without = clock(assigned(**court).case, "presuit")
+    assert without["started_at"] == T0 and without["deadline"] == T0 + timedelta(days=30)
+
+
+def test_deadlines_of_a_case_assigned_on_the_eve_of_national_day():
+    eve = datetime(2026, 9, 30, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Taiyuan; 1-7 October off
+    f = facts(registered_at=eve, grid="140106001001-01", category="neighbour", people_involved=1, risk_flags=(),
+              amount=None)
+    change = cases.assign_new(f, decide(f, REF.directory, REF.rules), eve, REF)
+    assert events(change, "case_assigned")[0]["deadlines"] == {
+        "first_contact": "2026-09-30T02:30:00Z",   # 30 minutes, natural time
+        "classification": "2026-10-01T02:00:00Z",  # 24 hours, holiday or not
+        "sign": "2026-10-08T02:00:00Z",            # the first working day after the holiday
+        "first_feedback": "2026-10-10T02:00:00Z",  # Saturday 10 October is a make-up working day
+        "resolve": "2026-10-15T02:00:00Z",         # Sunday 11 October is not
+        "followup": "2026-10-20T02:00:00Z",
+    }
+    blue = clock(change.case, "sign")["due"]["blue"]
+    assert blue == datetime(2026, 10, 7, 21, 12, tzinfo=UTC)  # 80 % of the working day: 8 October 05:12
+
+
+def test_resume_when_the_rules_no_longer_name_a_paused_clock():
+    case = cases.pause(assigned().case, T0 + timedelta(hours=1), "clerk", "等待鉴定", ["first_feedback"], REF).case
+    with open(DEFAULT_DIRECTORY, encoding="utf-8") as handle:
+        directory = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    with open(DEFAULT_RULES, encoding="utf-8") as handle:
+        rules = yaml.safe_load(handle)
+    del rules["clocks"]["first_feedback"]
+    trimmed = Reference.from_data(directory, rules)
+    resumed = cases.resume(case, T0 + timedelta(hours=2), "clerk", trimmed).case
+    again = clock(resumed, "first_feedback")
+    assert again["status"] == "running" and set(again["due"]) == {"blue", "yellow", "red"}  # default thresholds
+    assert cases.resolve(cases.accept(resumed, T0, "c", None, trimmed).case, T0, "c", None, trimmed).case[
+        "state"] == "resolved"
+
+
+def test_a_courts_extension_moves_the_presuit_deadline_once():
+    deadline = T0 + timedelta(days=30)
+    case = assigned(channel="court_referral", court_referred=True, people_involved=2, risk_flags=(),
+                    category="lending", referral_deadline=deadline,
+                    referral={"court_id": "140106-court", "referral_id": "R-7", "batch_id": "B-1"}).case
+    extension = {"court_id": "140106-court", "referral_id": "R-7", "previous_deadline": deadline,
+                 "deadline": deadline + timedelta(days=15), "reason": "双方同意延长调解期限"}
+    change = cases.referral_extended(case, T0 + timedelta(days=20), extension, "event:court_bridge.referral_extended",
+                                     REF)
+    moved = change.case
+    assert clock(moved, "presuit")["deadline"] == deadline + timedelta(days=15)
+    assert cases.deadlines(moved)["presuit"] == cases.iso(deadline + timedelta(days=15))
+    assert moved["history"][-1]["action"] == "presuit_extended"
+    assert moved["history"][-1]["details"]["reason"] == "双方同意延长调解期限"
+    assert moved["presuit_extensions"][0]["previous_deadline"] == deadline
+    assert cases.referral_extended(moved, T0 + timedelta(days=21), extension, "event", REF) is None
+    with pytest.raises(cases.ReferralMismatch):
+        cases.referral_extended(case, T0, {**extension, "referral_id": "R-8"}, "event", REF)
+    with pytest.raises(cases.ReferralMismatch):
+        cases.referral_extended(assigned().case, T0, extension, "event", REF)

@@ -2,6 +2,7 @@
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import yaml
@@ -60,6 +61,11 @@ def test_many_people_make_a_mass_dispute_even_without_the_flag():
     ({"severity": "critical"}, "complex.critical_risk"),
     ({"immediate_red": True}, "complex.critical_risk"),
     ({"risk_flags": ("cross_department",)}, "complex.cross_department"),
+    ({"risk_flags": ("self_harm_threat",)}, "complex.critical_risk"),
+    ({"risk_flags": ("violence_threat",)}, "complex.critical_risk"),
+    ({"risk_flags": ("gathering_threat",)}, "complex.critical_risk"),
+    ({"risk_flags": ("large_amount",)}, "general.major"),
+    ({"risk_flags": ("repeat_petitioner",)}, "general.major"),
     ({"court_referred": True, "channel": "court_referral"}, "general.court_referral"),
     ({"severity": "major"}, "general.major"),
     ({"amount": 250_000}, "general.major"),
@@ -153,9 +159,52 @@ def test_a_deployment_changes_the_rules_without_code():
     (lambda d: d["clocks"]["resolve"].update(stops_on=["moon"]), "unknown signals"),
     (lambda d: d["escalation"].update(ladder=[]), "at least one rung"),
     (lambda d: d.update(version=2), "version: 1"),
+    (lambda d: d["clocks"]["presuit"].update(duration={"working_days": 20}, calendar="working"), "natural calendar"),
+    (lambda d: d.update(routing_flags=["cross region"]), "routing_flags"),
 ])
 def test_bad_rules_are_refused_at_start(mutate, message):
     data = copy.deepcopy(rules_data())
     mutate(data)
     with pytest.raises(ReferenceDataError, match=message):
         RoutingRules.from_data(data)
+
+
+INTAKE_CLASSIFICATION = Path(__file__).resolve().parents[2] / "services/intake/data/classification.yaml"
+
+
+def flags_named(condition) -> set[str]:
+    """Every risk flag a rule condition names, however deeply nested."""
+    if isinstance(condition, dict):
+        named = set(condition.get("risk_flags_any", ()))
+        for key in ("any", "all"):
+            for inner in condition.get(key, ()):
+                named |= flags_named(inner)
+        return named
+    return set()
+
+
+def test_every_flag_routings_rules_name_is_one_intake_emits_or_a_dispatcher_marks():
+    with open(INTAKE_CLASSIFICATION, encoding="utf-8") as handle:
+        intake_flags = {rule["flag"] for rule in yaml.load(handle, Loader=LOADER)["rules"]}
+    data = rules_data()
+    routing_flags = set(data["routing_flags"])
+    named = set(data["flag_departments"]) | set(data.get("flag_labels", {}))
+    for section in ("tiers", "levels"):
+        for rule in data[section]:
+            named |= flags_named(rule.get("when") or {})
+    named |= {flag for clock in data["clocks"].values() for flag in flags_named(clock.get("only_if") or {})}
+    assert named - intake_flags - routing_flags == set()
+    assert not routing_flags & intake_flags  # a dispatcher's mark is never confused with intake's finding
+    assert {"self_harm_threat", "violence_threat", "gathering_threat", "mass_dispute"} <= named
+
+
+@pytest.mark.parametrize("flag,departments", [
+    ("self_harm_threat", {"140106:police", "140106:health"}),
+    ("violence_threat", {"140106:police"}),
+    ("gathering_threat", {"140106:police", "140106:petition"}),
+])
+def test_a_threat_makes_the_case_complex_and_summons_the_police(flag, departments):
+    decision = route(category="neighbour", risk_flags=(flag,), severity="critical", immediate_red=True)
+    assert decision.tier == "complex" and decision.rule_id == "complex.critical_risk"
+    assert departments <= set(decision.departments)
+    assert "扬言" in decision.reason and flag not in decision.reason  # staff read the flag in Chinese

@@ -611,17 +611,17 @@ class ReferralMismatch(ValueError):
     """A court's message about a referral that is not this case's."""
 
 
-def referral_extended(case: dict, now: datetime, extension: dict, source: str, ref: Reference) -> Change:
+def referral_extended(case: dict, now: datetime, extension: dict, source: str, ref: Reference) -> Change | None:
     """The court granted the parties more time (court_bridge.referral_extended): the pre-suit clock now
-    ends on the court's new deadline. The same extension told twice changes nothing the second time."""
+    ends on the court's new deadline. The same extension told twice changes nothing (None) the second time."""
     referral = case.get("court_referral") or {}
     if not case["court_referred"] or referral.get("referral_id") not in (None, extension["referral_id"]):
         raise ReferralMismatch(f"{case['case_code']} is not held for referral {extension['referral_id']}")
+    if any(entry["referral_id"] == extension["referral_id"] and entry["deadline"] == extension["deadline"]
+           for entry in case.get("presuit_extensions", ())):
+        return None
     case = copy.deepcopy(case)
     extensions = case.setdefault("presuit_extensions", [])
-    if any(entry["referral_id"] == extension["referral_id"] and entry["deadline"] == extension["deadline"]
-           for entry in extensions):
-        return Change(case=case)
     presuit = [clock for clock in case["clocks"] if clock["name"] == "presuit"]
     clock = presuit[-1] if presuit else None
     moved = clock is not None and clock["status"] in clocks.ACTIVE

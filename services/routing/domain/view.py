@@ -37,7 +37,7 @@ def case_view(case: dict, summons: list[dict], ref: Reference) -> dict:
     return {
         "case_id": case["_id"], "case_code": case["case_code"], "jurisdiction": case["jurisdiction"],
         "category": case["category"], "channel": case["channel"], "severity": case["severity"],
-        "risk_flags": case["risk_flags"], "people_involved": case["people_involved"],
+        "risk_flags": case["risk_flags"], "marks": case.get("marks", []), "people_involved": case["people_involved"],
         "court_referred": case["court_referred"],
         "tier": case["tier"], "level": case["level"], "unit": case["unit"],
         "unit_name": directory.unit_name(case["unit"]),
@@ -60,6 +60,9 @@ def case_view(case: dict, summons: list[dict], ref: Reference) -> dict:
                         if supervision else None),
         "leader": ({**case["leader"], "at": iso(case["leader"]["at"])} if case.get("leader") else None),
         "tags": case["tags"], "returns": case["returns"],
+        "presuit_extensions": [{"at": iso(e["at"]), "previous_deadline": iso(e["previous_deadline"]),
+                                "deadline": iso(e["deadline"]), "reason": e["reason"]}
+                               for e in case.get("presuit_extensions", ())],
         "registered_at": iso(case["registered_at"]), "received_at": iso(case["received_at"]),
         "accepted_at": iso(case.get("accepted_at")), "resolved_at": iso(case.get("resolved_at")),
         "ended_at": iso(case.get("ended_at")), "merged_into": case.get("merged_into"),
