@@ -1,5 +1,6 @@
-"""court_bridge with the court simulator (its own process) on the real RabbitMQ, with a stub
-intake: referral batches, confirmation, filing, feedback, and a court that is down."""
+"""court_bridge with the court simulator (its own process) on the real RabbitMQ: the issue's
+Done-when with the real intake, and (with a stub intake) referral batches, confirmation,
+filing on both tracks, feedback, and a court that is down."""
 
 import dataclasses
 import json
@@ -12,6 +13,7 @@ from nameko.testing.utils import get_extension
 
 from services.court_bridge.dependencies import Clock, CourtReference
 from services.court_bridge.service import CourtBridgeService
+from services.intake.service import IntakeService
 from tests.support.broker import drain, publish_event
 from tests.support.court_bridge_support import (
     COURT,
@@ -25,6 +27,7 @@ from tests.support.court_bridge_support import (
     bind_sink,
     make_case_code,
     mediation_event,
+    mediation_sessions,
     metric,
     referral_item,
 )
@@ -90,30 +93,48 @@ def envelope_case(bridge, referral) -> dict:
             "jurisdiction": referral["jurisdiction"], "category": referral["category"]}
 
 
-def test_done_when_a_batch_of_200_is_registered_once_confirmed_filed_and_answered(
-        start_service, court_sim, intake):
+def party_ids(intake, case_code: str) -> list[str]:
+    return [party["party_id"] for party in intake.db.cases.find_one({"case_code": case_code})["parties"]]
+
+
+def test_done_when_a_batch_of_200_becomes_200_cases_in_intake_once_confirmed_filed_and_answered(
+        start_service, court_sim):
+    """The issue's Done-when, with the real intake and the mediation events as mediation sends them."""
     court_sim.admin("settings", {"delay_seconds": 0.3})  # received → accepted → decided, as a court does
+    intake = start_service(IntakeService)
     bridge = start_bridge(start_service, court_sim)
     amqp = bridge.config["AMQP_URI"]
-    sink = bind_sink(amqp)
+    bus = Bus(amqp)
 
     made = court_sim.make_batch(200, "YZ-2026-0001")
     first = court_sim.push("YZ-2026-0001", bridge.base_url)
-    assert first["status"] == 200 and first["answer"]["accepted"] == 200, first["answer"]["rejected"]
-    assert len(StubIntake.cases) == 200
+    assert first["status"] == 200 and first["answer"]["accepted"] == 200, first["answer"]
+    referred = {"channel": "court_referral", "court_referral.court_id": COURT_ID}
+    assert intake.db.cases.count_documents(referred) == 200
+    assert {doc["channel_ref"] for doc in intake.db.cases.find(referred, {"channel_ref": 1})} == set(
+        made["referral_ids"])
     again = court_sim.push("YZ-2026-0001", bridge.base_url)
     assert again["answer"]["duplicate"] == 200 and again["answer"]["accepted"] == 0
-    assert len(StubIntake.cases) == 200 and len(StubIntake.calls) == 200  # sending again created none
+    assert intake.db.cases.count_documents({}) == 200  # sending it again created none
     codes = {r["channel_ref"]: r["case_code"] for r in first["answer"]["results"]}
     assert set(codes) == set(made["referral_ids"])
+    assert {doc["case_code"] for doc in intake.db.cases.find({}, {"case_code": 1})} == set(codes.values())
 
-    referrals = list(bridge.db.referrals.find())
+    # court_bridge learns each case's facts from intake.case_registered (the fast-track rules need them)
+    wait_for(lambda: bridge.db.cases.count_documents({"facts.severity": {"$exists": True}}) == 200, timeout=30,
+             message="intake's 200 case_registered events")
+    simple = {doc["_id"] for doc in bridge.db.cases.find({
+        "category": {"$in": list(FAST_TRACKABLE)}, "facts.amount": {"$lte": 100000},
+        "facts.severity": "general", "facts.risk_flags": []})}
+    referrals = sorted(bridge.db.referrals.find(), key=lambda r: r["referral_id"])
     agreed = next(r for r in referrals if r["category"] == "lending")
-    failed = next(r for r in referrals if r["category"] in FAST_TRACKABLE and r["facts"]["amount"] <= 100000
-                  and r is not agreed)
+    failed = next(r for r in referrals if r["case_code"] in simple and r is not agreed)
+    applicant, respondent = party_ids(intake, failed["case_code"])[:2]
     publish_event(amqp, mediation_event("agreement_reached", envelope_case(bridge, agreed)))
     publish_event(amqp, mediation_event("mediation_failed", envelope_case(bridge, failed),
-                                        undisputed_facts="双方对借款事实及金额均无异议"))
+                                        undisputed_facts="双方对借款事实及金额均无异议",
+                                        sessions=mediation_sessions((applicant, respondent)),
+                                        refusing_parties=[respondent]))
 
     def granted():
         confirmation = record_so_far(bridge, agreed["case_code"]).get("confirmation") or {}
@@ -122,6 +143,8 @@ def test_done_when_a_batch_of_200_is_registered_once_confirmed_filed_and_answere
     confirmation = wait_for(granted, timeout=30, message="the court's ruling")
     assert re.fullmatch(r"（2026）晋0106民特\d+号", confirmation["ruling_number"])
     assert confirmation["accepted_at"] and not confirmation["accepted_late"]
+    application = court_sim.state()["confirmations"][0]["body"]
+    assert application["case_code"] == agreed["case_code"] and application["terms"] == TERMS
 
     def filed():
         filing = record_so_far(bridge, failed["case_code"]).get("filing") or {}
@@ -130,6 +153,9 @@ def test_done_when_a_batch_of_200_is_registered_once_confirmed_filed_and_answere
     filing = wait_for(filed, timeout=30, message="the docket number")
     assert filing["track"] == "fast_track" and filing["trigger"] == "court_referral_failed"
     assert filing["docket_number"].startswith("（2026）晋0106民初") and filing["on_site"] is True
+    filed_body = court_sim.state()["filings"][0]["body"]
+    assert filed_body["mediation_record"]["refusing_parties"] == [respondent]
+    assert filed_body["mediation_record"]["sessions"][0]["absent"] == [respondent]
 
     # every other referral's period runs out: the court hears about each of them too
     get_extension(bridge.container, Clock).offset = timedelta(days=31)
@@ -139,17 +165,13 @@ def test_done_when_a_batch_of_200_is_registered_once_confirmed_filed_and_answere
     assert Counter(f["outcome"] for f in feedback) == {"deadline_passed": 198, "agreement": 1, "failed": 1}
     by_referral = {f["referral_id"]: f["body"] for f in feedback}
     assert by_referral[agreed["referral_id"]]["agreement_hash"] == "ab" * 32
-    assert by_referral[failed["referral_id"]]["undisputed_facts"] == "双方对借款事实及金额均无异议"
-    assert by_referral[failed["referral_id"]]["mediation_record"]["result"] == "调解不成"
+    assert by_referral[agreed["referral_id"]]["terms"] == TERMS
+    told = by_referral[failed["referral_id"]]
+    assert told["undisputed_facts"] == "双方对借款事实及金额均无异议"
+    assert told["mediation_record"]["result"] == "调解不成" and told["mediation_record"]["complete"] is True
 
-    seen = {}
-
-    def all_sent():
-        seen.update((event["event_id"], event) for event in events(amqp, sink))
-        sent = Counter(event["event_type"] for event in seen.values())["referral_feedback_sent"]
-        return list(seen.values()) if sent >= 200 else None
-
-    published = wait_for(all_sent, timeout=30, message="200 referral_feedback_sent events")
+    published = wait_for(lambda: len(bus.of_type("referral_feedback_sent")) >= 200 and list(bus.seen.values()),
+                         timeout=30, message="200 referral_feedback_sent events")
     kinds = Counter(e["event_type"] for e in published)
     assert kinds == {"referral_received": 200, "referral_feedback_sent": 200, "confirmation_applied": 1,
                      "confirmation_granted": 1, "filing_requested": 1, "case_filed": 1}
@@ -163,6 +185,34 @@ def test_done_when_a_batch_of_200_is_registered_once_confirmed_filed_and_answere
     assert metric(bridge, "onestop_court_filings_total", track="fast_track") == 1
     assert metric(bridge, "onestop_court_referrals_total", court=COURT_ID, result="duplicate") == 200
     wait_for(lambda: metric(bridge, "onestop_court_feedback_pending") == 0, message="nothing pending")
+
+
+def test_a_failed_referral_that_is_not_simple_is_filed_with_priority_and_docketed(
+        start_service, court_sim, intake):
+    court_sim.admin("settings", {"delay_seconds": 0.2})  # priority is docketed after two delays
+    bridge = start_bridge(start_service, court_sim)
+    bus = Bus(bridge.config["AMQP_URI"])
+    big = referral_item("R-BIG", amount=250000, summary="民间借贷纠纷：借款25万元未还")
+    assert bridge.post("/api/v1/court/referrals", batch("B-P", [big]), auth=COURT).json()["accepted"] == 1
+    referral = bridge.db.referrals.find_one({"referral_id": "R-BIG"})
+    publish_event(bridge.config["AMQP_URI"], mediation_event("mediation_failed", envelope_case(bridge, referral)))
+
+    def filed():
+        filing = record_so_far(bridge, referral["case_code"]).get("filing") or {}
+        return filing if filing.get("state") == "filed" else None
+
+    filing = wait_for(filed, timeout=20, message="the docket number")
+    assert filing["track"] == "priority" and filing["trigger"] == "court_referral_failed"
+    assert any("amount 250000 is over 100000" in reason for reason in filing["track_reasons"])
+    assert re.fullmatch(r"（2026）晋0106民初\d+号", filing["docket_number"])
+    sent = court_sim.state()["filings"][0]["body"]
+    assert sent["track"] == "priority" and sent["priority"] is True and sent["amount"] == 250000
+    requested = wait_for(lambda: bus.of_type("case_filed"), message="case_filed on the bus")
+    assert requested[0]["data"] == {"court_id": COURT_ID, "track": "priority",
+                                    "docket_number": filing["docket_number"], "on_site": True}
+    assert [e["data"]["track"] for e in bus.of_type("filing_requested")] == ["priority"]
+    assert metric(bridge, "onestop_court_filings_total", track="priority") == 1
+    assert metric(bridge, "onestop_court_filings_total", track="fast_track") == 0
 
 
 def test_feedback_to_a_court_that_is_down_is_retried_listed_as_stuck_and_delivered_once_it_is_up(
