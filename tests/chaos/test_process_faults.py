@@ -136,3 +136,55 @@ def test_a_frozen_database_answers_503_drops_nothing_and_everything_proceeds_whe
     report("database frozen for ~10 s", attempted=12, confirmed=len(confirmed), delivered=held,
            lost=len(confirmed) - held, duplicated=duplicated, note="the request during the freeze answered 503")
     assert duplicated == 0
+
+
+def fast_rules(tmp_path, minutes: float) -> str:
+    """routing's shipped rules with the first-contact clock shortened, so a case nobody answers
+    goes blue, yellow and red within seconds (rules are data: a deployment may do the same)."""
+    import yaml
+
+    from services.routing import dependencies
+
+    rules = yaml.safe_load(dependencies.DEFAULT_RULES.read_text(encoding="utf-8"))
+    rules["clocks"]["first_contact"]["duration"] = {"minutes": minutes}
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def test_two_routing_replicas_sweeping_raise_each_warning_exactly_once(fleet, report, tmp_path):
+    rules = fast_rules(tmp_path, minutes=0.1)
+    fleet.add("intake").wait_ready()
+    for replica in ("-a", "-b"):
+        fleet.add("routing", replica, ROUTING_RULES_FILE=rules, ROUTING_SWEEP_SECONDS="0.5").wait_ready()
+    headers = fleet.headers(**CLERK)
+    case_ids = []
+    for index in range(10):
+        answer = requests.post(fleet["intake"].url + "/api/v1/cases", json=distinct_case(5000 + index),
+                               headers=headers, timeout=15)
+        assert answer.status_code == 201, answer.text
+        case_ids.append(answer.json()["case_id"])
+
+    def warnings():
+        return list(fleet.db("routing").outbox.find(
+            {"event_type": "sla_warning", "envelope.case_id": {"$in": case_ids},
+             "envelope.data.clock": "first_contact"}, {"envelope": 1}))
+
+    def reached(*colours):
+        return {(w["envelope"]["case_id"], w["envelope"]["data"]["colour"]) for w in warnings()} >= \
+            {(case_id, colour) for case_id in case_ids for colour in colours}
+
+    wait_for(lambda: reached("blue"), timeout=60, interval=0.5, message="every case blue")
+    fleet["routing-a"].kill()  # one replica dies, perhaps holding the sweep lease; the other carries on
+    wait_for(lambda: reached("blue", "yellow", "red"), timeout=120, interval=0.5,
+             message="every case yellow and red after a replica died")
+    time.sleep(3)  # a late duplicate would show by now
+    raised = Counter((w["envelope"]["case_id"], w["envelope"]["data"]["colour"]) for w in warnings())
+    escalations = Counter(entry["envelope"]["case_id"] for entry in fleet.db("routing").outbox.find(
+        {"event_type": "case_escalated", "envelope.case_id": {"$in": case_ids}}, {"envelope.case_id": 1}))
+    twice = sum(1 for count in raised.values() if count > 1)
+    report("two routing replicas sweeping, one SIGKILLed", attempted=30, confirmed=len(raised),
+           delivered=len(raised), lost=30 - len(raised), duplicated=twice,
+           note=f"escalations per case {sorted(set(escalations.values()))}")
+    assert twice == 0 and len(raised) == 30
+    assert set(escalations.values()) == {3}
