@@ -64,7 +64,7 @@ test-deploy: install tools
 	$(PYTEST) tests/deploy
 
 test-chaos: install broker
-	$(PYTEST) tests -m chaos
+	$(PYTEST) tests/chaos -m chaos -rA --no-header -p no:warnings
 
 clean:
 	rm -rf $(VENV) $(STORE_VENV)
