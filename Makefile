@@ -64,7 +64,7 @@ test-deploy: install tools
 	$(PYTEST) tests/deploy
 
 test-chaos: install broker
-	$(PYTEST) tests/chaos -m chaos -rA --no-header -p no:warnings
+	$(PYTEST) tests/chaos -m chaos -p no:warnings
 
 clean:
 	rm -rf $(VENV) $(STORE_VENV)
