@@ -36,7 +36,9 @@ def test_a_deployment_points_routing_at_its_own_rules(start_service, tmp_path):
 
 @pytest.mark.parametrize("overrides,message", [
     ({"ROUTING_DIRECTORY_FILE": "/nonexistent/directory.yaml"}, "No such file"),
-    ({"ONESTOP_ENV": "prod", "ROUTING_CLOCK_OFFSET_SECONDS": 60}, "ROUTING_CLOCK_OFFSET_SECONDS"),
+    # production secrets, so that the clock offset is what is refused
+    ({"ONESTOP_ENV": "prod", "ONESTOP_JWT_SECRET": "j" * 40, "ONESTOP_PII_KEY": "p" * 40,
+      "ROUTING_CLOCK_OFFSET_SECONDS": 60}, "ROUTING_CLOCK_OFFSET_SECONDS"),
 ])
 def test_routing_refuses_to_start_with_unusable_settings(config_factory, container_factory, overrides, message):
     container = container_factory(RoutingService, config_factory("routing", **overrides))

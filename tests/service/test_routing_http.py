@@ -282,6 +282,7 @@ def test_openapi_lists_routings_routes(routing):
     for path in ("/api/v1/routing/cases/{code}", "/api/v1/routing/cases/{code}/accept",
                  "/api/v1/routing/cases/{code}/return", "/api/v1/routing/cases/{code}/resolve",
                  "/api/v1/routing/cases/{code}/escalate", "/api/v1/routing/cases/{code}/leader-assign",
+                 "/api/v1/routing/cases/{code}/retier", "/api/v1/routing/cases/{code}/dispatch",
                  "/api/v1/summons/{summons_id}/ack", "/api/v1/board", "/api/v1/reports/kpi",
                  "/api/v1/reports/heatmap", "/api/v1/directory/{kind}"):
         assert path in paths, path
@@ -319,3 +320,48 @@ def test_the_edges_of_the_report_range_still_answer(routing):
 ])
 def test_other_bad_query_parameters_are_400(routing, path, query):
     assert_error(routing.get(f"{path}?{query}", auth=LEADER), 400, "validation_failed")
+
+
+def test_a_dispatcher_re_tiers_a_case_intake_could_not_know_spans_departments(routing):
+    envelope, view = seed(routing, category="consumer", people=1, flags=(), amount=None)
+    assert (view["tier"], view["unit"]) == ("simple", "140106:market")
+    body = {"add": ["cross_department"], "reason": "涉及市场监管、住建两部门职责"}
+    assert_error(post(routing, envelope, "retier", body, auth=MARKET), 403, "role_forbidden")
+    assert_error(post(routing, envelope, "retier", {"add": ["mass_dispute"], "reason": "x"}), 400, "validation_failed")
+    assert_error(post(routing, envelope, "retier", {"add": ["cross_department"]}), 400, "validation_failed")
+    assert_error(post(routing, envelope, "retier", body, auth=OTHER_COUNTY), 403, "jurisdiction_forbidden")
+    assert stored(routing, envelope)["version"] == 1
+    response = post(routing, envelope, "retier", body)
+    assert response.status_code == 200, response.text
+    moved = response.json()
+    assert (moved["tier"], moved["unit"], moved["marks"]) == ("complex", "140106:centre", ["cross_department"])
+    assert moved["rule"]["rule_id"] == "complex.cross_department"
+    summoned = emitted(routing, "departments_summoned", envelope["case_id"])
+    assert {s["department"] for s in summoned[0]["data"]["summons"]} == {"140106:market", "140106:justice"}
+    assert [e["data"]["unit"] for e in emitted(routing, "case_assigned")] == ["140106:market", "140106:centre"]
+    audit = routing.db.audit_log.find_one({"action": "case.retier"})
+    assert audit["details"] == {"add": ["cross_department"], "remove": []} and audit["actor"]["roles"]
+    assert routing.db.summons.count_documents({"case_id": envelope["case_id"]}) == 2
+    assert_error(post(routing, envelope, "retier", body), 400, "validation_failed")  # already marked
+
+
+def test_an_accepted_case_is_transferred_and_its_new_unit_must_sign(routing):
+    envelope, _ = seed(routing)
+    assert post(routing, envelope, "accept", auth=HRSS).status_code == 200
+    assert_error(post(routing, envelope, "dispatch", {"unit": "140106:housing"}), 400, "validation_failed")
+    assert_error(post(routing, envelope, "dispatch", {"unit": "140106:housing", "reason": "x"}, auth=HRSS), 403)
+    response = post(routing, envelope, "dispatch", {"unit": "140106:housing", "reason": "实为建设工程款纠纷"})
+    assert response.status_code == 200, response.text
+    view = response.json()
+    assert (view["state"], view["unit"], view["lead_department"]) == ("assigned", "140106:housing", "140106:housing")
+    assert view["rule"]["rule_id"] == "manual.transfer" and view["returns"] == 0
+    assert metric(routing, "onestop_cases_returned_total") == 0
+    assert emitted(routing, "case_assigned")[-1]["data"]["unit"] == "140106:housing"
+    assert routing.db.audit_log.find_one({"action": "case.dispatch"})["details"] == {"unit": "140106:housing"}
+    running = {c["id"] for c in view["clocks"] if c["status"] == "running"}
+    assert {"first_contact#2", "sign#2", "resolve"} <= running
+    assert_error(post(routing, envelope, "resolve", auth=HOUSING), 422, "invalid_transition")  # sign first
+    assert post(routing, envelope, "accept", auth=HOUSING).status_code == 200
+    assert_error(post(routing, envelope, "accept", auth=HRSS), 403, "unit_forbidden")
+    assert post(routing, envelope, "resolve", auth=HOUSING).json()["state"] == "resolved"
+    assert_error(post(routing, envelope, "dispatch", {"unit": "140106:hrss", "reason": "再转"}), 422)
