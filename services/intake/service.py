@@ -67,7 +67,8 @@ class IntakeService(PlatformService):
     @route("POST", "/api/v1/cases", roles=REGISTER_ROLES, request_schema=CaseIntakeSchema,
            response_schema=CaseCreatedSchema, summary="register a case from any channel",
            responses={201: "registered, or merged into an earlier case (duplicate_of)",
-                      409: "channel_ref already registered outside your jurisdiction"})
+                      409: "channel_ref already registered outside your jurisdiction",
+                      503: "busy: other requests changed the same case meanwhile; nothing changed, send again"})
     def post_case(self, request):
         payload = load_body(request, CaseIntakeSchema())
         request.principal.require_jurisdiction(payload["jurisdiction"])
@@ -111,7 +112,7 @@ class IntakeService(PlatformService):
     @route("GET", "/api/v1/public/progress/<code>", public=True, query_schema=PhoneTailSchema,
            response_schema=ProgressSchema, summary="public progress by case code and phone tail (masked)",
            responses={400: "mistyped code or phone tail", 404: "unknown code, or a phone tail that does not match",
-                      429: "too many requests from this client"})
+                      429: "too many requests from this client", 503: "busy: try again shortly"})
     def public_progress(self, request, code):
         self._admit_public(request)
         query = load_query(request, PhoneTailSchema())
@@ -120,7 +121,8 @@ class IntakeService(PlatformService):
     @route("POST", "/api/v1/public/cases/<code>/rating", public=True, request_schema=RatingRequestSchema,
            response_schema=RatingResultSchema, summary="rate a resolved case (1–5, once)",
            responses={201: "rated", 404: "unknown code, or a phone tail that does not match",
-                      409: "rated already", 422: "not resolved yet", 429: "too many requests from this client"})
+                      409: "rated already", 422: "not resolved yet", 429: "too many requests from this client",
+                      503: "busy: other requests changed the same case meanwhile; nothing changed, send again"})
     def rate_case(self, request, code):
         self._admit_public(request)
         body = load_body(request, RatingRequestSchema())
