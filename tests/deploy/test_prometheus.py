@@ -48,3 +48,14 @@ def test_promtool_accepts_the_scrape_configuration(tmp_path):
     result = subprocess.run([PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_operations_doc_says_what_each_alert_means_and_what_to_do():
+    doc = (ROOT / "docs/operations.md").read_text()
+    table = doc[doc.index("## Alerts: what each means and what to do"):]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| OneStop")}
+    alerts = [rule["alert"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    assert sorted(rows) == sorted(alerts), "docs/operations.md's alert table and the rules differ"
+    for alert, row in rows.items():
+        means, do = (cell.strip() for cell in row.split("|")[2:4])
+        assert means and do, f"{alert} lacks what it means or what to do"
