@@ -187,7 +187,8 @@ def _emit_assigned(change: Change, rule_id: str, reason: str) -> None:
 
 
 def _summoned(case: dict, ref: Reference) -> list[str]:
-    """The departments summoned so far (a case stored before this was kept summoned all of its own)."""
+    """The departments summoned so far (for a case stored before routing kept this list: all of its
+    departments if it had been summoned)."""
     if "summoned" not in case:
         summoned = case["requested"] and case["tier"] in ref.rules.summons_tiers
         case["summoned"] = list(case["departments"]) if summoned else []
