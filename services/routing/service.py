@@ -247,9 +247,8 @@ class RoutingService(PlatformService):
     def _put_off(self, case_id: str, now: datetime) -> None:
         self._counter("onestop_sla_sweep_failures_total").inc()
         first, longest = SWEEP_RETRY_SECONDS
-        failures = self.store.sweep_failures(case_id, SWEEP_FAILURES)
-        delay = min(longest, first * 2 ** failures)
         try:
+            delay = min(longest, first * 2 ** self.store.sweep_failures(case_id, SWEEP_FAILURES))
             self.store.put_off_sweep(case_id, now, now + timedelta(seconds=delay), SWEEP_FAILURES)
         except ConnectionFailure:
             log.warning("could not put off case %s; it is tried again on the next sweep", case_id)
