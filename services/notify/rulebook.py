@@ -32,6 +32,8 @@ SUBSCRIBED: frozenset[tuple[str, str]] = frozenset({
     ("court_bridge", "confirmation_granted"),
     ("court_bridge", "confirmation_rejected"),
     ("court_bridge", "case_filed"),
+    ("court_bridge", "confirmation_due"),
+    ("court_bridge", "message_stuck"),
 })
 
 

@@ -175,6 +175,14 @@ class NotifyService(PlatformService):
     def on_case_filed(self, event):
         self._notify(event)
 
+    @consumes("court_bridge", "confirmation_due")
+    def on_confirmation_due(self, event):
+        self._notify(event)
+
+    @consumes("court_bridge", "message_stuck")
+    def on_court_message_stuck(self, event):
+        self._notify(event)
+
     def _notify(self, event: dict) -> None:
         """Plan the event's messages and store them with the event's consumption, atomically."""
         if self.store.consumed_before(event["event_id"]):

@@ -182,6 +182,29 @@ def test_a_session_called_off_overnight_voids_the_notice_still_waiting(world):
                         result="cancelled") == 2
 
 
+def test_a_stuck_court_message_reaches_the_court_clerk_and_a_closing_window_the_parties(world):
+    world.publish(envelope("court_bridge", "message_stuck"))
+    stuck = world.settled(4, kind="court_message_stuck")
+    assert {(n["recipient"]["id"], n["channel"], n["status"]) for n in stuck} == {
+        ("140106:court", "wechat", "sent"), ("140106:court", "email", "sent"), ("140106:court", "inbox", "sent"),
+        ("140106:centre", "inbox", "sent")}
+    court = UNITS["140106:court"]["contacts"]
+    [mail] = world.smtp.to(court["email"])
+    assert mail["Subject"] == f"诉调对接消息滞留提醒｜案件{CASE['case_code']}"
+    assert "调解结果反馈消息向你院业务系统推送已连续失败6次" in world.smtp.text(mail)
+    [wechat] = [c for c in world.gateway.received(WECHAT) if c.body["touser"] == court["wechat_openid"]]
+    assert wechat.body["template"] == "court_message_stuck"
+
+    world.publish(envelope("routing", "case_assigned"))  # notify learns who handles the case
+    world.settled(1, kind="assignment", channel="inbox", **{"recipient.id": "140106:centre"})
+    world.publish(envelope("court_bridge", "confirmation_due"))
+    due = world.settled(7, kind="confirmation_due_soon")
+    assert {n["status"] for n in due} == {"sent"}
+    assert {n["recipient"]["id"] for n in due} == {"party-applicant-1", "party-respondent-1", "140106:centre"}
+    texts = [call.body["text"] for call in world.sms() if "司法确认" in call.body["text"]]
+    assert len(texts) == 2 and all("期限至2026年11月26日 10:00届满" in text for text in texts)
+
+
 def test_registering_and_routing_a_complex_case_notifies_applicant_and_departments_once(world):
     """Done when: the applicant's receipt with the case code and each department's summons with
     its report-by time reach real local SMTP / HTTP receivers, and the log shows each once."""

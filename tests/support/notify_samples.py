@@ -49,6 +49,9 @@ UNITS = {
                              phone="03514040105", wechat="oYZstreet000001"),
     "140100:centre": unit("140100:centre", "太原市综治中心", "city", email="centre@taiyuan.example.cn",
                           phone="03512020000", inbox_id="140100:centre"),
+    # a court as the directory lists it, under the id court_bridge uses (its clerk's contacts)
+    "140106:court": unit("140106:court", "迎泽区人民法院", "department", email="court.140106@yingze.example.cn",
+                         phone="03518279661", wechat="oYZcourt0000001", inbox_id="140106:court"),
 }
 
 SUMMONS = [
@@ -121,6 +124,12 @@ COMPLETE: dict[tuple[str, str], dict] = {
     },
     ("court_bridge", "case_filed"): {"court_id": "yingze-court", "track": "fast_track",
                                      "docket_number": "（2026）晋0106民初4567号", "on_site": True},
+    ("court_bridge", "confirmation_due"): {"court_id": "140106:court", "agreement_id": "agr-1",
+                                           "deadline": iso(NOW + timedelta(days=3)), "level": "due_soon"},
+    ("court_bridge", "message_stuck"): {
+        "court_id": "140106:court", "message_id": "cm-77", "operation": "feedback", "attempts": 6,
+        "last_error": "court system answered 503: 服务暂不可用", "referral_id": "REF-2026-001",
+    },
 }
 
 MINIMAL: dict[tuple[str, str], dict] = {
@@ -151,6 +160,10 @@ MINIMAL: dict[tuple[str, str], dict] = {
     ("court_bridge", "confirmation_granted"): {"court_id": "c1", "ruling_number": "R-1"},
     ("court_bridge", "confirmation_rejected"): {"court_id": "c1", "reasons": []},
     ("court_bridge", "case_filed"): {"court_id": "c1", "track": "priority", "docket_number": "D-1"},
+    ("court_bridge", "confirmation_due"): {"court_id": "c1", "agreement_id": "agr-2",
+                                           "deadline": iso(NOW - timedelta(hours=1)), "level": "overdue"},
+    ("court_bridge", "message_stuck"): {"court_id": "c1", "message_id": "cm-1", "operation": "something_new",
+                                        "attempts": 1},
 }
 
 

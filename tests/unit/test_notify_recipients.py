@@ -163,6 +163,45 @@ def test_session_messages_share_the_session_as_topic_and_later_ones_replace_earl
     assert rules.replaced_by("case_received") == frozenset()
 
 
+def test_a_stuck_court_message_reaches_the_courts_clerk_from_the_directory_and_the_county_centre(rules):
+    plan = plan_for(rules, "court_bridge", "message_stuck")
+    assert table(plan) == [
+        ("court_message_stuck", UNIT, "140106:centre", "inbox"),
+        ("court_message_stuck", UNIT, "140106:court", "email"),
+        ("court_message_stuck", UNIT, "140106:court", "inbox"),
+        ("court_message_stuck", UNIT, "140106:court", "wechat")]
+    clerk = {t.channel: t.address for t in plan.targets if t.recipient.id == "140106:court"}
+    assert clerk == {"wechat": "oYZcourt0000001", "email": "court.140106@yingze.example.cn", "inbox": "140106:court"}
+    unknown = plan_for(rules, "court_bridge", "message_stuck",
+                       {**COMPLETE[("court_bridge", "message_stuck")], "court_id": "140199:court"})
+    assert unknown.unknown_units == ["140199:court"] and {t.recipient.id for t in unknown.targets} == {
+        "140106:centre"}
+
+
+def test_a_closing_confirmation_window_reaches_both_parties_and_the_unit_handling_the_case(rules):
+    view = {"unit": "140106:committee:labour", "level": "county"}
+    soon = plan_for(rules, "court_bridge", "confirmation_due", view=view)
+    assert table(soon) == [
+        ("confirmation_due_soon", PARTY, "party-applicant-1", "inbox"),
+        ("confirmation_due_soon", PARTY, "party-applicant-1", "sms"),
+        ("confirmation_due_soon", PARTY, "party-respondent-1", "inbox"),  # they apply together
+        ("confirmation_due_soon", PARTY, "party-respondent-1", "sms"),
+        ("confirmation_due_soon", UNIT, "140106:committee:labour", "email"),
+        ("confirmation_due_soon", UNIT, "140106:committee:labour", "inbox"),
+        ("confirmation_due_soon", UNIT, "140106:committee:labour", "wechat")]
+    overdue = plan_for(rules, "court_bridge", "confirmation_due",
+                       {**COMPLETE[("court_bridge", "confirmation_due")], "level": "overdue"}, view=view)
+    assert table(overdue) == [
+        ("confirmation_overdue", PARTY, "party-applicant-1", "inbox"),
+        ("confirmation_overdue", PARTY, "party-applicant-1", "sms"),
+        ("confirmation_overdue", UNIT, "140106:centre", "inbox"),
+        ("confirmation_overdue", UNIT, "140106:committee:labour", "email"),
+        ("confirmation_overdue", UNIT, "140106:committee:labour", "inbox")]
+    event = received(envelope("court_bridge", "confirmation_due"))
+    named = recipients.needed_units(rules.for_event("court_bridge", "confirmation_due", event["data"]), event, view)
+    assert "140106:court" in named  # the court is named in the text
+
+
 def test_a_recipient_is_found_again_from_fresh_answers():
     again = recipients.find_recipient(PARTY, "party-applicant-1", contacts=CONTACTS)
     assert again.address("sms") == "13812345678"

@@ -28,6 +28,10 @@ def test_the_shipped_rulebook_covers_every_audience_of_the_issue(shipped):
         "case_received", "case_assigned", "session_scheduled", "session_reminder", "session_cancelled",
         "appointment_scheduled", "appointment_reminder", "appointment_cancelled", "agreement_reached",
         "confirmation_granted", "confirmation_rejected", "case_filed", "followup_visit",
+        # the window to apply for judicial confirmation closing (parties, the unit handling the case)
+        "confirmation_due_soon", "confirmation_overdue",
+        # the court clerk (feedback stuck)
+        "court_message_stuck",
         # departments
         "summons", "assignment", "case_returned",
         # unit heads and leaders

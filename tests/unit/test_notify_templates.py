@@ -18,8 +18,8 @@ VIEW = {"unit": "140106:hrss", "level": "county"}
 def event_for(kind: str, variant: str) -> dict:
     rule = next(r for r in RULES.messages if r.kind == kind)
     data = dict((COMPLETE if variant == "complete" else MINIMAL)[(rule.source, rule.event_type)])
-    if kind.startswith("warning_"):
-        data["colour"] = kind.split("_")[1]
+    for key, value in rule.when:  # the variant of the event this rule picks (colour red, level overdue …)
+        data[key] = value[0] if isinstance(value, tuple) else value
     if kind.startswith("appointment_"):
         data["purpose"] = "counselling"
     return received(envelope(rule.source, rule.event_type, data))
@@ -113,6 +113,26 @@ def test_court_results_carry_ruling_reasons_and_docket_numbers():
     assert "理由：协议内容违反法律强制性规定；当事人身份信息不完整" in rejected
     filed = rendered("case_filed", "sms", "complete")[0].body
     assert "在综治中心就地速裁" in filed and "（2026）晋0106民初4567号" in filed
+
+
+def test_the_court_clerk_hears_which_message_is_stuck_and_why():
+    bodies = [m.body for m in rendered("court_message_stuck", "inbox", "complete")]
+    [clerk] = [body for body in bodies if body.startswith("迎泽区人民法院")]
+    [centre] = [body for body in bodies if body.startswith("迎泽区综治中心")]
+    assert clerk.startswith("迎泽区人民法院：") and "调解结果反馈消息向你院业务系统推送已连续失败6次" in clerk
+    assert "委派编号REF-2026-001" in clerk and "消息编号：cm-77" in clerk
+    assert "最近一次错误：court system answered 503" in clerk
+    assert "向迎泽区人民法院业务系统推送" in centre and "已通知迎泽区人民法院联络员核查" in centre
+    assert "诉调对接消息" in rendered("court_message_stuck", "wechat", "minimal")[0].body  # an operation without label
+
+
+def test_the_parties_hear_when_the_window_for_judicial_confirmation_closes():
+    soon = rendered("confirmation_due_soon", "sms", "complete")[0].body
+    assert "申请司法确认的期限至2026年11月26日 10:00届满" in soon and "双方" in soon
+    unit = next(m.body for m in rendered("confirmation_due_soon", "inbox", "complete") if "：" in m.body[:15])
+    assert "协助双方共同向迎泽区人民法院提出" in unit and "agr-1" in unit
+    overdue = rendered("confirmation_overdue", "sms", "minimal")[0].body
+    assert "已于2026年11月23日 09:00届满" in overdue and "向人民法院起诉" in overdue
 
 
 def test_the_agreement_notice_has_amount_and_deadline():
