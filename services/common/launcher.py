@@ -65,12 +65,16 @@ def ensure_rabbitmq(amqp_uri: str) -> bool:
 
 
 def enable_management_plugin() -> None:
-    """Tests make a vhost each through the management API; enable it where we may."""
+    """Tests make a vhost each through the management API, and check the dashboard's queue
+    panels against the broker's own Prometheus endpoint; enable both where we may."""
     plugins = shutil.which("rabbitmq-plugins")
-    if plugins and not port_open("127.0.0.1", 15672):
-        subprocess.run([plugins, "enable", "rabbitmq_management"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port("127.0.0.1", 15672, 30)
+    if not plugins:
+        return
+    for plugin, port in (("rabbitmq_management", 15672), ("rabbitmq_prometheus", 15692)):
+        if not port_open("127.0.0.1", port):
+            subprocess.run([plugins, "enable", plugin], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for_port("127.0.0.1", port, 30)
 
 
 def launch(args) -> int:

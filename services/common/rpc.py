@@ -11,6 +11,8 @@ an event.
 from __future__ import annotations
 
 import eventlet
+from amqp.exceptions import AccessRefused, NotAllowed
+from kombu.exceptions import OperationalError
 from nameko.rpc import RpcProxy
 
 from services.common.config import setting
@@ -19,6 +21,12 @@ from services.common.errors import ServiceUnavailable
 
 class RpcTimeout(ServiceUnavailable):
     code = "upstream_timeout"
+
+
+class RpcRefused(ServiceUnavailable):
+    """The broker refused the call (this agency's user may not call it) or is unreachable."""
+
+    code = "upstream_unavailable"
 
 
 class _TimedServiceProxy:
@@ -31,7 +39,10 @@ class _TimedServiceProxy:
         method = getattr(self._proxy, method_name)
 
         def call(*args, **kwargs):
-            reply = method.call_async(*args, **kwargs)
+            try:
+                reply = method.call_async(*args, **kwargs)
+            except (AccessRefused, NotAllowed, OperationalError, ConnectionError) as exc:
+                raise RpcRefused(f"{self._service}.{method_name} cannot be called: {exc.__class__.__name__}") from exc
             try:
                 with eventlet.Timeout(self._timeout):
                     return reply.result()
