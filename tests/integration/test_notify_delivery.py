@@ -1,17 +1,22 @@
 """Notify on the real RabbitMQ, with a real local SMTP server and a local HTTP gateway for
-SMS and WeChat, and stub intake and routing services answering the agreed RPCs."""
+SMS and WeChat, and stub intake and routing services answering the agreed RPCs — and, for the
+issue's "done when", the real intake and routing services."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_extension
 
 from services.common.contracts import iso
+from services.intake.service import IntakeService
 from services.notify.clock import Clock
 from services.notify.service import NotifyService
+from services.routing.service import RoutingService
 from tests.support.infra import wait_for
-from tests.support.notify_fakes import StubIntake, StubRouting
+from tests.support.notify_fakes import HttpGateway, SmtpSink, StubIntake, StubRouting
 from tests.support.notify_samples import (
     APPLICANT_PHONE,
     CASE,
@@ -21,7 +26,8 @@ from tests.support.notify_samples import (
     envelope,
     unit,
 )
-from tests.support.notify_world import DAYTIME, SMS, WECHAT, notify_world
+from tests.support.notify_world import DAYTIME, DISPATCHER, SETTLED, SMS, WECHAT, notify_world
+from tests.support.samples import case_payload
 
 APPLICANT = "party-applicant-1"
 
@@ -240,6 +246,84 @@ def test_registering_and_routing_a_complex_case_notifies_applicant_and_departmen
     assert list(by_status) == ["sent"]
     assert len(world.gateway.calls) == len([k for k in by_status["sent"] if k[2] in ("sms", "wechat")])
     assert len(world.smtp.messages) == len([k for k in by_status["sent"] if k[2] == "email"])
+
+
+def local_time(moment: str) -> str:
+    """A time as the messages show it: Taiyuan's clock."""
+    local = datetime.fromisoformat(moment).astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def test_done_when_a_case_registered_and_routed_as_complex_reaches_the_applicant_and_each_department(start_service):
+    """Issue 7's "done when" with the real services: registering a case (intake) that routing routes as
+    complex produces, on the local SMTP and HTTP receivers, the applicant's receipt with the case code
+    and each summoned department's summons with its report-by time; the delivery log shows each once."""
+    gateway, smtp = HttpGateway(), SmtpSink()
+    try:
+        routing = start_service(RoutingService, ROUTING_SWEEP_SECONDS=3600)
+        notify = start_service(NotifyService, NOTIFY_DISPATCH_SECONDS=0.1, RPC_TIMEOUT_SECONDS=10,
+                               SMS_GATEWAY_URL=gateway.url(SMS), WECHAT_GATEWAY_URL=gateway.url(WECHAT),
+                               SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_FROM="notify@yingze.example.cn")
+        # Daytime in Taiyuan whatever the machine's clock says: the receipt SMS is not urgent.
+        get_extension(notify.container, Clock).travel_to(DAYTIME)
+        intake = start_service(IntakeService)
+        created = intake.post("/api/v1/cases", case_payload(), auth={"roles": ("intake_clerk",),
+                                                                     "jurisdictions": ("140106",)})
+        assert created.status_code == 201, created.text
+        code = created.json()["case_code"]
+
+        def routed():
+            response = routing.get(f"/api/v1/routing/cases/{code}", auth=DISPATCHER)
+            return response.status_code == 200 and response.json()["summons"] and response.json()
+        view = wait_for(routed, timeout=20, message="routing to route the case and summon its departments")
+        assert view["tier"] == "complex"
+        summons = view["summons"]
+        with ClusterRpcProxy({"AMQP_URI": routing.config["AMQP_URI"]}, timeout=10) as proxy:
+            contacts = {s["department"]: proxy.routing.lookup_unit(s["department"])["contacts"] for s in summons}
+
+        def delivered():
+            log = notify.get("/api/v1/notifications", auth=DISPATCHER, params={"case_code": code, "limit": 200})
+            items = log.json()["items"]
+            kinds = [n["kind"] for n in items]
+            # each event's messages are stored at once: all three events are in when each kind shows
+            every_event = kinds.count("case_received") == 2 and kinds.count("summons") == 4 * len(summons) \
+                and "assignment" in kinds
+            return items if every_event and all(n["status"] in SETTLED for n in items) else None
+        log = wait_for(delivered, timeout=30, message="the receipt and every summons to be delivered")
+
+        [receipt] = [call for call in gateway.received(SMS) if call.body["to"] == APPLICANT_PHONE
+                     and "已登记受理" in call.body["text"]]
+        assert code in receipt.body["text"] and f"/api/v1/public/progress/{code}" in receipt.body["text"]
+        for item in summons:
+            unit, report_by = contacts[item["department"]], local_time(item["report_by"])
+            [mail] = [m for m in smtp.to(unit["email"]) if "报到" in m["Subject"]]
+            assert mail["Subject"] == f"中心吹哨·部门报到通知｜案件{code}"
+            assert f"报到时限：{report_by}前" in SmtpSink.text(mail)
+            [sms] = [c for c in gateway.received(SMS) if c.body["to"] == unit["phone"] and "中心吹哨" in c.body["text"]]
+            assert f"{report_by}前" in sms.body["text"] and item["summons_id"] in sms.body["text"]
+            if unit.get("wechat_openid"):
+                [wechat] = [c for c in gateway.received(WECHAT)
+                            if c.body["touser"] == unit["wechat_openid"] and c.body["template"] == "summons"]
+                assert report_by in wechat.body["content"]
+
+        keys = [(n["kind"], n["recipient"]["kind"], n["recipient"]["id"], n["channel"]) for n in log]
+        assert len(keys) == len(set(keys)), "a message logged twice"
+        [logged_receipt] = [n for n in log if n["kind"] == "case_received" and n["channel"] == "sms"]
+        assert logged_receipt["status"] == "sent" and logged_receipt["notification_id"] == receipt.body["message_id"]
+        assert {n["status"] for n in log if n["kind"] == "summons"} <= {"sent", "skipped"}
+        assert [n for n in log if n["kind"] == "summons" and n["status"] == "skipped"] == [
+            n for n in log if n["kind"] == "summons" and n["channel"] == "wechat"
+            and not contacts[n["recipient"]["id"]].get("wechat_openid")]
+        # each message sent reached its receiver once: one gateway call or one e-mail per logged message
+        for channel, calls in ((SMS, gateway.received(SMS)), (WECHAT, gateway.received(WECHAT))):
+            ids = [call.body["message_id"] for call in calls]
+            assert len(ids) == len(set(ids)), channel
+            assert set(ids) == {n["notification_id"] for n in log if n["channel"] == channel[1:]
+                                and n["status"] == "sent"}
+        assert len(smtp.messages) == len([n for n in log if n["channel"] == "email" and n["status"] == "sent"])
+    finally:
+        gateway.close()
+        smtp.close()
 
 
 @pytest.mark.parametrize("batch", [1, 50])  # one message per claim, the replicas interleave; whole batches race
