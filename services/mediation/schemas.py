@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
+from datetime import UTC
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from services.common.contracts import CATEGORIES, DIVISION_CODE
 from services.mediation.domain.followup import VISIT_STATES
@@ -19,13 +20,54 @@ HTTPS_URL = validate.Regexp(r"^https://[^\s]{3,500}$", error="an https:// link")
 # intake's party ids; a name typed here instead would travel on the bus to the court
 PARTY_ID = validate.Regexp(r"^[0-9A-Za-z_\-]{1,64}$", error="a party id as intake gives it (letters, digits, - and _)")
 PARTY_ROLES = ("applicant", "respondent", "third_party")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# control, format (bidi overrides, zero-width), surrogate, private-use, unassigned
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 CANCEL_REASONS = ("party_request", "mediator_unavailable", "room_unavailable", "other")
 
 
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def encodable_text(self, data, **kwargs):
+        """JSON may carry a lone surrogate (\\ud800) that no UTF-8 store or document can hold:
+        refused here as bad input rather than failing deep in the database driver."""
+        unencodable = _unencodable_paths(data)
+        if unencodable:
+            raise ValidationError({path: ["not valid Unicode text (a lone surrogate)"] for path in unencodable})
+        return data
+
+
+def _unencodable_paths(value, path: str = "") -> list[str]:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return [path or "body"]
+        return []
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    # keys need no check: each is a field name of the schema or refused as unknown
+    return [found for key, item in items for found in _unencodable_paths(item, f"{path}.{key}" if path else str(key))]
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An aware ISO time, taken as UTC (how it is stored, compared and answered). A time that
+    leaves the calendar once in UTC (9999-12-31T23:59-14:00, 0001-01-01T00:00+14:00) is refused."""
+
+    default_error_messages = {"range": "out of range: the time in UTC must lie within the years 1–9999"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as exc:
+            raise self.make_error("range") from exc
 
 
 def _text(max_length: int, **kwargs) -> fields.String:
@@ -34,16 +76,18 @@ def _text(max_length: int, **kwargs) -> fields.String:
 
 class Line(fields.String):
     """One numbered line of a document (an agreement's term): surrounding blanks dropped, no
-    line breaks, so the text kept and sent on is exactly the text the document prints."""
+    line breaks, and no invisible characters (format, private-use, unassigned: a bidi override
+    makes a line read otherwise than it is stored), so the text kept and sent on is exactly the
+    text the document prints and the parties read."""
 
     default_error_messages = {"blank": "must not be blank",
-                              "control": "one line of text: no line breaks or control characters"}
+                              "control": "one line of visible text: no line breaks, control or invisible characters"}
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             raise self.make_error("blank")
-        if CONTROL_CHARACTERS.search(text):
+        if any(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in text):
             raise self.make_error("control")
         return text
 
@@ -75,8 +119,8 @@ class RoomQuerySchema(StrictSchema):
     jurisdiction = fields.String(load_default=None, validate=DIVISION_CODE)
     kind = fields.String(load_default=None, validate=validate.OneOf(ROOM_KINDS))
     active = fields.Boolean(load_default=None, allow_none=True)
-    free_from = fields.AwareDateTime(load_default=None)
-    free_to = fields.AwareDateTime(load_default=None)
+    free_from = UtcDateTime(load_default=None)
+    free_to = UtcDateTime(load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10000))
 
@@ -97,7 +141,8 @@ class WorkingWindowSchema(StrictSchema):
 
     @validates_schema
     def order(self, data, **kwargs):
-        if data["end"] <= data["start"]:
+        # a PATCH checks a window partially first (start or end may be missing), then whole
+        if "start" in data and "end" in data and data["end"] <= data["start"]:
             raise ValidationError({"end": ["must be after start"]})
 
 
@@ -136,8 +181,8 @@ class FileQuerySchema(StrictSchema):
 
 class SuggestionQuerySchema(StrictSchema):
     purpose = fields.String(load_default="mediation", validate=validate.OneOf(PURPOSES))
-    starts_at = fields.AwareDateTime(load_default=None)
-    ends_at = fields.AwareDateTime(load_default=None)
+    starts_at = UtcDateTime(load_default=None)
+    ends_at = UtcDateTime(load_default=None)
     limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=50))
 
     @validates_schema
@@ -151,8 +196,8 @@ class SessionRequestSchema(StrictSchema):
     purpose = fields.String(load_default="mediation", validate=validate.OneOf(PURPOSES))
     mediator_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
     room_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True)
     expected_attendees = fields.Integer(load_default=None, allow_none=True, strict=True,
                                         validate=validate.Range(min=1, max=500))
     departments = fields.List(fields.String(validate=UNIT_ID), load_default=None, allow_none=True,
@@ -167,8 +212,8 @@ class SessionRequestSchema(StrictSchema):
 
 
 class RescheduleSchema(StrictSchema):
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
+    starts_at = UtcDateTime(required=True)
+    ends_at = UtcDateTime(required=True)
     room_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
     mediator_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
     change_mediator = fields.Boolean(load_default=False)
@@ -270,7 +315,7 @@ class VisitSchema(StrictSchema):
     state = fields.String(required=True, validate=validate.OneOf(VISIT_STATES))
     satisfaction = fields.Integer(load_default=None, allow_none=True, strict=True,
                                   validate=validate.Range(min=1, max=5))
-    visited_at = fields.AwareDateTime(load_default=None)
+    visited_at = UtcDateTime(load_default=None)
     method = fields.String(load_default="on_site", validate=validate.OneOf(["on_site", "phone", "video"]))
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
@@ -278,7 +323,7 @@ class VisitSchema(StrictSchema):
 class FollowupQuerySchema(StrictSchema):
     jurisdiction = fields.String(load_default=None, validate=DIVISION_CODE)
     status = fields.String(load_default=None, validate=validate.OneOf(["open", "green"]))
-    due_before = fields.AwareDateTime(load_default=None)
+    due_before = UtcDateTime(load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10000))
 

@@ -115,7 +115,8 @@ def test_an_agreement_sends_the_terms_the_document_numbers_with_who_mediated_and
     assert numbered == [f"{outcomes.chinese_numeral(n)}、{term}" for n, term in enumerate(data["terms"], 1)]
 
 
-@pytest.mark.parametrize("terms", [["双方自愿离婚。\n二、另有约定"], ["   "], ["a\tb"]])
+@pytest.mark.parametrize("terms", [["双方自愿离婚。\n二、另有约定"], ["   "], ["a\tb"], ["支付\u202e元0005"],
+                                   ["支付\u200b5000元"], ["\ue000"]])
 def test_a_term_is_one_printed_line(terms):
     with pytest.raises(ValidationError) as info:
         load({**AGREEMENT, "terms": terms})

@@ -84,6 +84,9 @@ class FollowupsApi:
         visited_at = body["visited_at"] or now
         if visited_at > now + CLOCK_SKEW:
             raise ValidationFailed("a visit is recorded after it happened", {"visited_at": ["in the future"]})
+        if visited_at < found["created_at"] - CLOCK_SKEW:
+            raise ValidationFailed("a follow-up visit comes after the case was put on the follow-up list",
+                                   {"visited_at": [f"before the follow-up began ({iso(found['created_at'])})"]})
         try:
             result = followups.record_visit(
                 previous_states=[visit["state"] for visit in found["visits"]],
