@@ -32,6 +32,10 @@ READ_ROLES = ("court", "mediator", "dispatcher", "leader", "intake_clerk")
 CENTRE_ROLES = ("mediator", "dispatcher", "leader")
 DEFAULT_BATCH_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_RETRY_DELAYS = (5, 30, 120, 600, 1800)
+# intake calls in flight for one batch. intake serves its front window with 8 workers; more
+# calls than that only queue there (and time out under load) without registering any faster,
+# since each registration waits on the store (docs/court_bridge.md, Performance).
+DEFAULT_REFERRAL_CONCURRENCY = 4
 
 
 class BatchRoute(Route):
@@ -127,7 +131,7 @@ class CourtBridgeService(PlatformService):
         batch = ReferralBatch(
             self.store, self.courts.reference, self.intake_rpc, self._court_metrics(), principal, court,
             body["batch_id"], self.clock.now(),
-            concurrency=int(setting(self.config, "COURT_REFERRAL_CONCURRENCY", 16)),
+            concurrency=int(setting(self.config, "COURT_REFERRAL_CONCURRENCY", DEFAULT_REFERRAL_CONCURRENCY)),
             time_budget=float(setting(self.config, "COURT_REFERRAL_TIME_BUDGET_SECONDS", 50)))
         answer = batch.run(body["items"])
         self._court_metrics().batch_seconds.observe(time.perf_counter() - started)
