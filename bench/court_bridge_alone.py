@@ -1,9 +1,12 @@
-"""Time a large referral batch through court_bridge, with the services as separate processes.
+"""court_bridge's own cost on a referral batch: court_bridge and intake alone, nothing else.
 
-    .venv/bin/python -m tests.support.court_bridge_bench --items 10000 [--intake stub|real]
+    .venv/bin/python bench/court_bridge_alone.py --items 10000 [--intake stub|real] [--set KEY=VALUE]
 
-Starts the embedded store (in memory), a fresh RabbitMQ vhost, intake (the test stub, or
-the real service) and court_bridge, posts one batch of `--items` court referrals, prints
+bench/court_batch.py measures the whole system; this one tells where the time goes. With
+`--intake stub` (an in-memory intake.register_case) it is court_bridge's part alone: its
+checks, the RPC calls and its writes; with `--intake real`, intake's registrations besides.
+Starts the embedded store (in memory), a fresh RabbitMQ vhost, intake and court_bridge as
+separate processes, posts one batch of `--items` court referrals, prints
 how long the answer took, what it said and the CPU time each process used meanwhile (the
 figure that does not depend on what else the machine is doing), then posts it again — as a
 court does with the items answered retry_later — until a post finds every item done (all
@@ -23,11 +26,12 @@ import uuid
 
 import requests
 import yaml
+from support import ROOT
 
 from services.common.auth import mint_token
 from services.common.config import load_config
 from tests.support.court_bridge_support import COURT_ID, batch, bind_sink, referral_item
-from tests.support.infra import ROOT, EmbeddedStore, free_port, management_api_available, vhost_uri
+from tests.support.infra import EmbeddedStore, free_port, management_api_available, vhost_uri
 
 CAUSES = [("private_lending", "lending"), ("marriage_family", "family"), ("labour_remuneration", "labour"),
           ("property_service_contract", "property_management"), ("motor_vehicle_accident", "traffic")]
@@ -101,7 +105,7 @@ def main() -> int:
         else:
             intake_cmd = [sys.executable, "-m", "services.common.cli", "serve", "intake"]
         intake_env = {**env, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}
-        log = open(os.path.join(tempfile.gettempdir(), "court_bridge_bench.log"), "w")  # noqa: SIM115
+        log = open(os.path.join(tempfile.gettempdir(), "court_bridge_alone.log"), "w")  # noqa: SIM115
         processes.append(subprocess.Popen(intake_cmd, cwd=ROOT, env=intake_env, stdout=log, stderr=log))
         processes.append(subprocess.Popen([sys.executable, "-m", "services.common.cli", "serve", "court_bridge"],
                                           cwd=ROOT, env=bridge_env, stdout=log, stderr=log))
@@ -161,5 +165,6 @@ def _stop(signum, frame):
 
 
 if __name__ == "__main__":
+    os.chdir(ROOT)
     signal.signal(signal.SIGTERM, _stop)
     sys.exit(main())
