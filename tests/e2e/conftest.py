@@ -1,5 +1,7 @@
 import pytest
+import yaml
 
+from services.routing.dependencies import DEFAULT_RULES
 from tests.support.infra import vhost_uri
 from tests.support.notify_fakes import HttpGateway, SmtpSink
 from tests.support.system import start_system, stop_system
@@ -16,12 +18,31 @@ def receivers():
         gateway.close()
 
 
+# Scenario 5 watches a case climb the whole ladder in real time. Rules are data: this deployment
+# adds a drill clock of 12 s (blue at 9.6 s, yellow at 12, red at 24) for environment cases only,
+# so the other scenarios keep the real clocks.
+DRILL_CATEGORY = "environment"
+DRILL_CLOCK = {"label": "演练：响应联系", "duration": {"minutes": 0.2}, "calendar": "natural", "starts": "assigned",
+               "stops_on": ["accepted"], "restart_on_reassign": False, "only_if": {"category_in": [DRILL_CATEGORY]},
+               "colours": {"blue": 0.8, "yellow": 1.0, "red": 2.0}}
+
+
 @pytest.fixture(scope="session")
-def system(vhost_pool, receivers):
+def drill_rules(tmp_path_factory) -> str:
+    rules = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+    rules["clocks"]["drill_first_contact"] = DRILL_CLOCK
+    path = tmp_path_factory.mktemp("e2e-rules") / "rules.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def system(vhost_pool, receivers, drill_rules):
     """One running system for the end-to-end scenarios, started as `make run` starts it."""
     smtp, gateway = receivers
     name = vhost_pool.take()
     running = start_system(vhost_uri(name), extra_env={
+        "ROUTING_RULES_FILE": drill_rules,
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_FROM": "notify@onestop.test",
         "SMS_GATEWAY_URL": gateway.url("/sms"), "SMS_GATEWAY_TOKEN": "e2e",
         "WECHAT_GATEWAY_URL": gateway.url("/wechat"), "WECHAT_GATEWAY_TOKEN": "e2e",

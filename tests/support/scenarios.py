@@ -44,10 +44,16 @@ def file_status(system, code: str, status: str) -> dict:
 
 
 def notifications(system, code: str) -> list[dict]:
-    response = system.get("notify", f"/api/v1/notifications?case_code={code}", auth=DISPATCHER)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return body["items"] if isinstance(body, dict) else body
+    """Every message of the case in the delivery log, page by page."""
+    items: list[dict] = []
+    while True:
+        response = system.get("notify", f"/api/v1/notifications?case_code={code}&limit=200&offset={len(items)}",
+                              auth=DISPATCHER)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        if not page["items"] or len(items) >= page["total"]:
+            return items
 
 
 def sent_kinds(system, code: str) -> set[tuple[str, str]]:
