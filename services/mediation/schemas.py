@@ -345,6 +345,26 @@ class SessionOutSchema(Schema):
     attendance = fields.Dict(allow_none=True)
 
 
+class PlannedVisitOutSchema(Schema):
+    visit_number = fields.Integer()
+    status = fields.String()  # made | next | planned
+    due = fields.DateTime(allow_none=True)
+    visited_at = fields.DateTime(allow_none=True)
+    state = fields.String(allow_none=True)
+
+
+class FollowupOutSchema(Schema):
+    followup_id = fields.String()
+    case_code = fields.String()
+    status = fields.String()
+    reason = fields.String()
+    planned_visits = fields.Integer()
+    first_visit_due = fields.DateTime()
+    next_visit_due = fields.DateTime(allow_none=True)
+    visits = fields.List(fields.Dict())
+    schedule = fields.List(fields.Nested(PlannedVisitOutSchema))
+
+
 class MediationFileOutSchema(Schema):
     file_id = fields.String()
     case_id = fields.String()
@@ -362,15 +382,4 @@ class MediationFileOutSchema(Schema):
     sessions = fields.List(fields.Nested(SessionOutSchema))
     outcome = fields.Dict(allow_none=True)
     agreement = fields.Dict(allow_none=True)
-    followup = fields.Dict(allow_none=True)
-
-
-class FollowupOutSchema(Schema):
-    followup_id = fields.String()
-    case_code = fields.String()
-    status = fields.String()
-    reason = fields.String()
-    planned_visits = fields.Integer()
-    first_visit_due = fields.DateTime()
-    next_visit_due = fields.DateTime(allow_none=True)
-    visits = fields.List(fields.Dict())
+    followup = fields.Nested(FollowupOutSchema, allow_none=True)

@@ -301,6 +301,12 @@ def test_visits_are_recorded_until_the_case_turns_green(centre):
     followup_id = svc.db.followups.find_one({})["_id"]
     listed = svc.get("/api/v1/followups?status=open", auth=MEDIATOR).json()["items"]
     assert [f["followup_id"] for f in listed] == [followup_id]
+    # the dispatcher sees every planned visit: the first within 10 working days, the next 20 after it
+    assert listed[0]["schedule"] == [
+        {"visit_number": 1, "status": "next", "due": "2026-12-08T15:59:59Z", "visited_at": None, "state": None},
+        {"visit_number": 2, "status": "planned", "due": "2027-01-06T15:59:59Z", "visited_at": None, "state": None}]
+    on_file = svc.get(f"/api/v1/mediations/{centre.code}", auth=DISPATCHER).json()["followup"]
+    assert on_file["schedule"] == listed[0]["schedule"]
     assert svc.get("/api/v1/followups?due_before=2026-12-01T00:00:00Z", auth=MEDIATOR).json()["items"] == []
 
     clock(svc).advance(timedelta(days=5))  # Sunday 29 November; tense → within 3 working days
@@ -312,6 +318,10 @@ def test_visits_are_recorded_until_the_case_turns_green(centre):
     first = visit(svc, followup_id, {"state": "tense", "satisfaction": 3, "method": "phone", "notes": "仍有争吵"})
     assert first.status_code == 201, first.text
     assert first.json()["status"] == "open" and first.json()["next_visit_due"] == "2026-12-02T15:59:59Z"
+    # it found the case tense: two stable visits are now planned, the first brought forward
+    assert [(v["visit_number"], v["status"], v["due"], v["state"]) for v in first.json()["schedule"]] == [
+        (1, "made", "2026-12-08T15:59:59Z", "tense"), (2, "next", "2026-12-02T15:59:59Z", None),
+        (3, "planned", "2026-12-30T15:59:59Z", None)]
     assert visit(svc, followup_id, {"state": "stable", "satisfaction": 4}).json()["status"] == "open"
     green = visit(svc, followup_id, {"state": "stable", "satisfaction": 5})
     assert green.json()["status"] == "green" and green.json()["next_visit_due"] is None
@@ -324,6 +334,10 @@ def test_visits_are_recorded_until_the_case_turns_green(centre):
     assert stored["visit_count"] == 3 and stored["visits"][0]["notes"] == "仍有争吵"
     assert "仍有争吵" not in str(events) and "仍有争吵" not in str(list(svc.db.audit_log.find()))
     assert metric(svc, "onestop_mediation_followup_visits_total", state="stable") == 2
-    assert svc.get(f"/api/v1/followups/{followup_id}", auth=MEDIATOR).json()["status"] == "green"
+    read = svc.get(f"/api/v1/followups/{followup_id}", auth=MEDIATOR).json()
+    assert read["status"] == "green"
+    assert [(v["visit_number"], v["status"], v["state"]) for v in read["schedule"]] == [
+        (1, "made", "tense"), (2, "made", "stable"), (3, "made", "stable")]  # nothing more planned
+    assert read["schedule"][1]["due"] == "2026-12-02T15:59:59Z"
     assert_error(svc.get(f"/api/v1/followups/{followup_id}", auth={"roles": ("mediator",), "jurisdictions": (
         "140105",)}), 404, "not_found")

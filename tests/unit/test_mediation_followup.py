@@ -12,6 +12,7 @@ from services.mediation.domain.followup import (
     is_working_day,
     plan_for,
     record_visit,
+    visits_ahead,
 )
 
 RULES = load_rules()
@@ -73,3 +74,26 @@ def test_a_tense_visit_pushes_green_further_and_brings_the_next_visit_forward():
 def test_no_visit_after_green():
     with pytest.raises(FollowupClosed):
         visit(["stable", "stable"], "stable", green=True)
+
+
+def end_of(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def ahead(made=0, streak=0, planned=2, next_due=end_of(date(2026, 12, 9))):
+    return [(visit.visit_number, visit.due) for visit in visits_ahead(
+        visits_made=made, stable_streak=streak, planned_visits=planned, next_visit_due=next_due,
+        interval_working_days=20, rules=RULES)]
+
+
+def test_the_planned_visits_are_laid_out_from_the_next_one_on_working_days():
+    # the first within 10 working days (9 December), the second 20 working days later: over
+    # Christmas week and 元旦 2027 (1 January, a Friday) to Thursday 7 January
+    assert ahead() == [(1, end_of(date(2026, 12, 9))), (2, end_of(date(2027, 1, 7)))]
+    assert [number for number, _ in ahead(planned=3)] == [1, 2, 3]
+    # one stable visit made of two: one more, the next
+    assert ahead(made=1, streak=1, next_due=end_of(date(2027, 1, 7))) == [(2, end_of(date(2027, 1, 7)))]
+    # a tense visit restarted the count: two more stable visits are planned, from the brought-forward one
+    assert ahead(made=2, streak=0, next_due=end_of(date(2026, 12, 2))) == [
+        (3, end_of(date(2026, 12, 2))), (4, end_of(date(2026, 12, 30)))]
+    assert ahead(made=2, streak=2, next_due=None) == []  # green

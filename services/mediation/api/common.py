@@ -10,6 +10,7 @@ from services.common.case_codes import InvalidCaseCode, canonical_case_code
 from services.common.errors import NotFound, ValidationFailed
 from services.common.metrics import ServiceMetrics
 from services.mediation.domain.codes import area_prefix
+from services.mediation.domain.followup import visits_ahead
 from services.mediation.domain.rules import Rules, WorkingWindow, parse_working_hours
 from services.mediation.domain.scheduling import SchedulingError, Slot, check_slot
 
@@ -92,8 +93,18 @@ def session_out(doc: dict) -> dict:
     return {"session_id": doc["_id"], **{key: value for key, value in doc.items() if key not in hidden}}
 
 
-def followup_out(doc: dict) -> dict:
-    return {"followup_id": doc["_id"], **{key: value for key, value in doc.items() if key != "_id"}}
+def followup_out(doc: dict, rules: Rules) -> dict:
+    """A follow-up with its schedule: the visits made (when each was due, when made, what it
+    found) and the visits still planned before it can turn green, each with its due day."""
+    made = [{"visit_number": visit["visit_number"], "status": "made", "due": visit.get("due_at"),
+             "visited_at": visit["visited_at"], "state": visit["state"]} for visit in doc["visits"]]
+    ahead = visits_ahead(visits_made=doc["visit_count"], stable_streak=doc.get("stable_streak", 0),
+                         planned_visits=doc["planned_visits"], next_visit_due=doc["next_visit_due"],
+                         interval_working_days=doc["interval_working_days"], rules=rules)
+    planned = [{"visit_number": visit.visit_number, "status": "next" if index == 0 else "planned", "due": visit.due,
+                "visited_at": None, "state": None} for index, visit in enumerate(ahead)]
+    out = {key: value for key, value in doc.items() if key != "_id"}
+    return {"followup_id": doc["_id"], **out, "schedule": made + planned}
 
 
 def agreement_out(doc: dict) -> dict:
@@ -108,7 +119,7 @@ def agreement_out(doc: dict) -> dict:
     }
 
 
-def file_out(doc: dict, sessions: list[dict], agreement: dict | None, followup: dict | None) -> dict:
+def file_out(doc: dict, sessions: list[dict], agreement: dict | None, followup: dict | None, rules: Rules) -> dict:
     out = {key: value for key, value in doc.items() if key != "_id"}
     held = [s for s in sessions if s["status"] == "held"]
     out.update({
@@ -118,7 +129,7 @@ def file_out(doc: dict, sessions: list[dict], agreement: dict | None, followup: 
         "services": {purpose: sum(1 for s in held if s["purpose"] == purpose)
                      for purpose in ("mediation", "legal_aid", "counselling")},
         "agreement": agreement_out(agreement) if agreement else None,
-        "followup": followup_out(followup) if followup else None,
+        "followup": followup_out(followup, rules) if followup else None,
     })
     return out
 

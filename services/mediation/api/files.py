@@ -20,7 +20,7 @@ from services.mediation.api.common import (
 )
 from services.mediation.domain.scheduling import within_working_hours
 from services.mediation.domain.suggestions import Candidate, CaseNeeds, rank
-from services.mediation.schemas import FileQuerySchema, SuggestionQuerySchema
+from services.mediation.schemas import FileQuerySchema, MediationFileOutSchema, SuggestionQuerySchema
 from services.mediation.store import CONCLUDED, OPEN, mediator_resource
 
 
@@ -92,7 +92,7 @@ class FilesApi:
             doc["file_id"] = doc.pop("_id")
         return page(found, query["limit"], query["offset"])
 
-    @route("GET", "/api/v1/mediations/<code>", roles=READ_ROLES,
+    @route("GET", "/api/v1/mediations/<code>", roles=READ_ROLES, response_schema=MediationFileOutSchema,
            summary="a mediation file: request, sessions, outcome, agreement, follow-up")
     def get_mediation(self, request, code):
         found = require_file(self.store, request.principal, code)
@@ -102,7 +102,7 @@ class FilesApi:
         db = self.store.db
         agreement = db.agreements.find_one({"file_id": found["_id"]}, {"pdf": 0})
         followup = db.followups.find_one({"file_id": found["_id"]})
-        return file_out(found, self.store.sessions_of(found["_id"]), agreement, followup)
+        return file_out(found, self.store.sessions_of(found["_id"]), agreement, followup, self.rules)
 
     @route("GET", "/api/v1/mediations/<code>/suggestions", roles=READ_ROLES, query_schema=SuggestionQuerySchema,
            summary="mediators to suggest (speciality, jurisdiction, load, continuity); "

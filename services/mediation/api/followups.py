@@ -20,7 +20,7 @@ from services.mediation.api.common import (
     scope,
 )
 from services.mediation.domain import followup as followups
-from services.mediation.schemas import FollowupQuerySchema, VisitSchema
+from services.mediation.schemas import FollowupOutSchema, FollowupQuerySchema, VisitSchema
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -62,7 +62,7 @@ class FollowupsApi:
         prefixes = scope(request.principal, query["jurisdiction"])
         found = self.store.find_followups(prefixes=prefixes, status=query["status"], due_before=query["due_before"],
                                           limit=query["limit"], offset=query["offset"])
-        return page([followup_out(doc) for doc in found], query["limit"], query["offset"])
+        return page([followup_out(doc, self.rules) for doc in found], query["limit"], query["offset"])
 
     def _followup(self, request, followup_id: str) -> dict:
         found = self.store.db.followups.find_one({"_id": followup_id})
@@ -70,11 +70,13 @@ class FollowupsApi:
             raise NotFound(f"no follow-up {followup_id}")
         return found
 
-    @route("GET", "/api/v1/followups/<followup_id>", roles=READ_ROLES, summary="one follow-up and its visits")
+    @route("GET", "/api/v1/followups/<followup_id>", roles=READ_ROLES, response_schema=FollowupOutSchema,
+           summary="one follow-up: its visits and schedule (visits made, the next and those still planned)")
     def get_followup(self, request, followup_id):
-        return followup_out(self._followup(request, followup_id))
+        return followup_out(self._followup(request, followup_id), self.rules)
 
     @route("POST", "/api/v1/followups/<followup_id>/visits", roles=VISIT_ROLES, request_schema=VisitSchema,
+           response_schema=FollowupOutSchema,
            summary="record a follow-up visit: the state found and the party's satisfaction",
            responses={201: "recorded", 409: "another visit was recorded meanwhile", 422: "already green"})
     def record_visit(self, request, followup_id):
@@ -96,8 +98,8 @@ class FollowupsApi:
         except followups.FollowupClosed as exc:
             raise InvalidTransition(str(exc), {"followup_id": ["green"]}) from exc
         visit = {"visit_number": result.visit_number, "state": body["state"], "satisfaction": body["satisfaction"],
-                 "visited_at": visited_at, "method": body["method"], "notes": body["notes"],
-                 "recorded_by": request.principal.sub, "recorded_at": now}
+                 "visited_at": visited_at, "due_at": found["next_visit_due"], "method": body["method"],
+                 "notes": body["notes"], "recorded_by": request.principal.sub, "recorded_at": now}
         changes = {"status": "green" if result.green else "open", "next_visit_due": result.next_visit_due,
                    "visit_count": result.visit_number, "stable_streak": result.stable_streak}
         if result.green:
@@ -120,4 +122,5 @@ class FollowupsApi:
 
         self.store.transaction(record)
         MediationMetrics(self.metrics).visits.labels(body["state"]).inc()
-        return json_response(followup_out({**found, **changes, "visits": [*found["visits"], visit]}), status=201)
+        return json_response(followup_out({**found, **changes, "visits": [*found["visits"], visit]}, self.rules),
+                             status=201)

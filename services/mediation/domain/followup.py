@@ -103,3 +103,26 @@ def record_visit(
         local_day = visited_at.astimezone(rules.timezone).date()
         next_due = end_of_local_day(add_working_days(local_day, gap), rules.timezone)
     return VisitResult(len(states), green, streak, next_due)
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    visit_number: int
+    due: datetime
+
+
+def visits_ahead(*, visits_made: int, stable_streak: int, planned_visits: int, next_visit_due: datetime | None,
+                 interval_working_days: int, rules: Rules) -> list[PlannedVisit]:
+    """The visits still planned before the case can turn green, with the day each is due: the
+    next one when it is due now, each later one the plan's interval after the one before — as
+    long as every visit is made when due and finds the case stable (one that does not adds
+    visits and moves the dates, and the plan is worked out again from it)."""
+    if next_visit_due is None:  # green: nothing more is planned
+        return []
+    ahead, due = [], next_visit_due
+    for number in range(visits_made + 1, visits_made + 1 + max(planned_visits - stable_streak, 1)):
+        if ahead:
+            due = end_of_local_day(add_working_days(due.astimezone(rules.timezone).date(), interval_working_days),
+                                   rules.timezone)
+        ahead.append(PlannedVisit(number, due))
+    return ahead
