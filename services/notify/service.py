@@ -192,7 +192,7 @@ class NotifyService(PlatformService):
         matching = rules.for_event(event["source"], event["event_type"], event["data"])
         now = self.clock.now()
         occurred_at = caseview.occurred(event)
-        view = self.store.case_view(event["case_id"])
+        view = self.store.case_view(event["case_id"]) if caseview.needed(matching) else None
         roles = recipients.needed_roles(matching)
         contacts = self.intake_rpc.contacts(event["case_id"], roles) if roles else []
         units = {unit_id: self.routing_rpc.lookup_unit(unit_id)
@@ -261,7 +261,7 @@ class NotifyService(PlatformService):
                 "display": recipient.display, "address": mask_address(channel, address)}
 
     def _update_case_view(self, event: dict, uow) -> None:
-        if event["source"] != "routing":
+        if not caseview.changes_view(event):
             return
         current = self.store.case_view(event["case_id"], session=uow.session)
         view = caseview.updated(current, event)

@@ -9,6 +9,7 @@ from services.notify.domain import caseview, delivery
 from services.notify.domain.delivery import AttemptResult
 from services.notify.domain.scheduling import QuietHours, RetryPolicy
 from services.notify.domain.text import canonical_case_code, mask_address, redact
+from services.notify.rulebook import load_rulebook
 
 QUIET = QuietHours(start=time(22, 0), end=time(8, 0), timezone="Asia/Shanghai", channels=frozenset({"sms"}))
 RETRY = RetryPolicy((30, 120, 600))
@@ -134,7 +135,7 @@ def test_case_codes_are_accepted_as_people_type_them(text, code):
 
 
 def routing_event(event_type: str, data: dict, at: datetime) -> dict:
-    return {"event_type": event_type, "occurred_at": at.isoformat(), "data": data}
+    return {"source": "routing", "event_type": event_type, "occurred_at": at.isoformat(), "data": data}
 
 
 def test_the_case_view_follows_assignment_and_escalation_and_ignores_older_news():
@@ -147,3 +148,12 @@ def test_the_case_view_follows_assignment_and_escalation_and_ignores_older_news(
     assert view["unit"] == "140106:centre" and view["level"] == "county"
     assert caseview.updated(view, assigned) is None  # delivered late: the escalation stands
     assert caseview.updated(view, routing_event("leader_assigned", {}, shanghai(25, 10))) is None
+    assert caseview.updated(view, {**escalated, "source": "mediation", "occurred_at": shanghai(26, 10)}) is None
+
+
+def test_the_case_view_is_read_only_for_rules_that_name_it():
+    rules = load_rulebook({})[0]
+    assert caseview.needed(rules.for_event("routing", "leader_assigned", {}))  # case.unit
+    assert caseview.needed(rules.for_event("court_bridge", "confirmation_due", {"level": "due_soon"}))
+    assert not caseview.needed(rules.for_event("intake", "case_registered", {}))
+    assert not caseview.needed(rules.for_event("routing", "departments_summoned", {}))
