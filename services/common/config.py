@@ -23,6 +23,15 @@ SERVICE_PORTS = {
     "notify": 8005,
 }
 
+
+
+def service_ports(environ: dict | None = None) -> dict[str, int]:
+    """The ports of this system: 8001-8005, moved by ONESTOP_PORT_OFFSET so that a second
+    system (the end-to-end tests beside a `make run`) can run on the same machine."""
+    offset = int((environ if environ is not None else os.environ).get("ONESTOP_PORT_OFFSET") or 0)
+    return {service: port + offset for service, port in SERVICE_PORTS.items()}
+
+
 # Development-only secrets: a production deployment refuses to start with any of these.
 DEV_JWT_SECRET = "onestop-dev-jwt-secret-not-for-production"
 DEV_PII_KEY = "onestop-dev-pii-key-not-for-production"
@@ -58,7 +67,7 @@ def apply_service_defaults(config: dict, service: str) -> dict:
         raise ConfigError(f"unknown service {service!r}; one of {sorted(SERVICE_PORTS)}")
     if not config.get("WEB_SERVER_ADDRESS"):
         host = config.get("WEB_SERVER_HOST") or "0.0.0.0"
-        config["WEB_SERVER_ADDRESS"] = f"{host}:{SERVICE_PORTS[service]}"
+        config["WEB_SERVER_ADDRESS"] = f"{host}:{service_ports()[service]}"
     config["SERVICE_NAME"] = service
     return config
 

@@ -192,6 +192,15 @@ class Route(HttpRequestHandler):
 route = Route.decorator
 
 
+def _is_text(value: str) -> bool:
+    """JSON may escape a lone surrogate (\\ud800) that no UTF-8 store or driver can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_keys(value, path: str = "", depth: int = 0) -> None:
     if depth > MAX_JSON_DEPTH:
         raise ValidationFailed("JSON is nested too deeply", {path or "body": ["too deep"]})
@@ -201,10 +210,15 @@ def _check_keys(value, path: str = "", depth: int = 0) -> None:
                 raise ValidationFailed(
                     "field names may not start with '$'", {f"{path}{key}": ["forbidden name"]}
                 )
+            if not _is_text(key):
+                raise ValidationFailed("a field name is not valid text", {path or "body": ["invalid text"]})
             _check_keys(item, f"{path}{key}.", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_keys(item, f"{path}{index}.", depth + 1)
+    elif isinstance(value, str) and not _is_text(value):
+        raise ValidationFailed("a value is not valid text (a lone surrogate)",
+                               {path.rstrip(".") or "body": ["invalid text"]})
 
 
 def parse_json(request) -> object:

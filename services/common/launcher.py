@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from services.common.config import SERVICE_PORTS
+from services.common.config import service_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE_PORT = int(os.environ.get("ONESTOP_STORE_PORT", "27717"))
@@ -105,7 +105,7 @@ def launch(args) -> int:
             env=env,
         )
     python = sys.executable
-    for service in SERVICE_PORTS:
+    for service in service_ports():
         manager.add_process(service, f"{python} -m services.common.cli serve {service}",
                             env=env, cwd=str(ROOT))
     simulator = ROOT / "services" / "court_bridge" / "simulator.py"
@@ -129,7 +129,7 @@ def announce() -> int:
     from services.common.auth import mint_token
     from services.common.config import load_config
 
-    pending = dict(SERVICE_PORTS)
+    pending = service_ports()
     deadline = time.monotonic() + 180
     while pending and time.monotonic() < deadline:
         for service, port in list(pending.items()):
@@ -147,7 +147,7 @@ def announce() -> int:
         roles=["admin"], jurisdictions=["140100", "620100", "620702", "360900"],
     )
     lines = ["", "OneStop is running:"]
-    for service, port in SERVICE_PORTS.items():
+    for service, port in service_ports().items():
         lines.append(f"  {service:<13} http://127.0.0.1:{port}  "
                      f"(openapi: /api/v1/openapi.json, metrics: /metrics)")
     lines += [
@@ -157,7 +157,7 @@ def announce() -> int:
         f"  export TOKEN={token}",
         "Try:",
         "  curl -s -H \"Authorization: Bearer $TOKEN\" "
-        "http://127.0.0.1:8002/api/v1/directory/categories",
+        f"http://127.0.0.1:{service_ports()['routing']}/api/v1/directory/categories",
         "Press Ctrl-C to stop everything.",
         "",
     ]

@@ -54,3 +54,13 @@ def system(vhost_pool, receivers, drill_rules):
     finally:
         stop_system(running)
         vhost_pool.release(name)
+
+
+def pytest_collection_modifyitems(items):
+    """The security checks and the fuzzing come last: they throw everything at the shared
+    system, and the scenarios should meet it as a centre would."""
+    e2e = [index for index, item in enumerate(items) if item.module.__name__.startswith("tests.e2e.")]
+    if e2e:
+        block = items[e2e[0]:e2e[-1] + 1]
+        block.sort(key=lambda item: item.module.__name__.endswith("test_security"))
+        items[e2e[0]:e2e[-1] + 1] = block

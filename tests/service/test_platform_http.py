@@ -70,6 +70,7 @@ def nested(depth: int) -> list:
      "validation_failed"),
     ("2 MB body", json.dumps(case_payload(description="x" * 2_000_000)).encode(), 413, "payload_too_large"),
     ("nested 100k deep", b"[" * 100_000 + b"]" * 100_000, 400, "validation_failed"),
+    ("lone surrogate", b'{"channel": "walk_in", "summary": "\\ud800"}', 400, "validation_failed"),
     ("nested 40 deep", json.dumps(case_payload(attachments=nested(40))).encode(), 400, "validation_failed"),
 ])
 def test_bad_input_gets_its_json_error_and_stores_nothing(intake, name, data, status, code):

@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from services.common.auth import mint_token
-from services.common.config import DEV_JWT_SECRET, SERVICE_PORTS
+from services.common.config import DEV_JWT_SECRET, service_ports
 from tests.support.infra import ROOT, free_port
 
 
@@ -26,7 +26,7 @@ class RunningSystem:
     log_path: Path
     env: dict
     simulator_port: int
-    ports: dict = field(default_factory=lambda: dict(SERVICE_PORTS))
+    ports: dict = field(default_factory=service_ports)
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -46,6 +46,11 @@ class RunningSystem:
         headers = kwargs.pop("headers", None) or (self.headers(**auth) if auth is not None else {})
         return requests.post(self.url(service, path), json=body, headers=headers, timeout=30, **kwargs)
 
+    def request(self, service: str, method: str, path: str, body=None, headers: dict | None = None,
+                **kwargs) -> requests.Response:
+        return requests.request(method, self.url(service, path), json=body, headers=headers or {}, timeout=30,
+                                **kwargs)
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -61,9 +66,7 @@ class RunningSystem:
 
 
 def start_system(amqp_uri: str, extra_env: dict | None = None, timeout: float = 120) -> RunningSystem:
-    busy = [port for port in SERVICE_PORTS.values() if _port_open(port)]
-    if busy:
-        raise RuntimeError(f"ports {busy} are taken: stop `make run` before the end-to-end tests")
+    offset = _free_offset()
     log_file = tempfile.NamedTemporaryFile(prefix="onestop-e2e-", suffix=".log", delete=False)  # noqa: SIM115
     simulator_port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "MONGO_URI"}
@@ -74,15 +77,16 @@ def start_system(amqp_uri: str, extra_env: dict | None = None, timeout: float = 
         "COURT_SIMULATOR_PORT": str(simulator_port),
         "ONESTOP_ENV": "dev",
         "PYTHONUNBUFFERED": "1",
+        "ONESTOP_PORT_OFFSET": str(offset),
     })
     env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "services.common.cli", "run"], cwd=str(ROOT), env=env,
         stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    system = RunningSystem(process, Path(log_file.name), env, simulator_port)
+    system = RunningSystem(process, Path(log_file.name), env, simulator_port, ports=service_ports(env))
     deadline = time.monotonic() + timeout
-    pending = set(SERVICE_PORTS)
+    pending = set(system.ports)
     while pending and time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the launcher exited early:\n{system.logs()[-4000:]}")
@@ -108,6 +112,14 @@ def stop_system(system: RunningSystem) -> None:
         pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(system.process.pid, signal.SIGKILL)
+
+
+def _free_offset() -> int:
+    """8001-8005 when free; else the next hundred up where all five are (a `make run` may be up)."""
+    for offset in range(0, 1000, 100):
+        if not any(_port_open(port + offset) for port in service_ports({}).values()):
+            return offset
+    raise RuntimeError("no free set of service ports from 8001 to 8905")
 
 
 def _port_open(port: int) -> bool:

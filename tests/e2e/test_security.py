@@ -1,0 +1,165 @@
+"""Every protected route of every service, tried with no token, a forged token, an expired
+token, the wrong role and the wrong jurisdiction: each is refused, nothing changes, and the
+services' refusal counters move by exactly the number of refusals."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from services.common.auth import ROLES, mint_token
+from services.common.config import DEV_JWT_SECRET, SERVICE_PORTS
+from tests.support.samples import distinct_case
+from tests.support.scenarios import CLERK, case_file, register, routed
+
+PARAM = re.compile(r"{([a-z_]+)}")
+LANZHOU = "620102"  # a jurisdiction that covers nothing of Taiyuan
+
+
+def protected_operations(system) -> list[tuple[str, str, str, list[str]]]:
+    found = []
+    for service in SERVICE_PORTS:
+        document = system.get(service, "/api/v1/openapi.json").json()
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                if operation.get("security"):
+                    found.append((service, method.upper(), path, operation.get("x-onestop-roles", [])))
+    return found
+
+
+def concrete(path: str, code: str) -> str:
+    """Path parameters filled in: the case under test for codes, an unknown id otherwise."""
+    return PARAM.sub(lambda m: code if m.group(1) == "code" else f"unknown-{m.group(1)}", path)
+
+
+def call(system, service: str, method: str, path: str, token: str | None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return system.request(service, method, path, None if method == "GET" else {}, headers=headers)
+
+
+def refusals(system) -> float:
+    return sum(system.metric(service, "onestop_auth_refusals_total") for service in SERVICE_PORTS)
+
+
+def token(roles, jurisdictions=("140100",), **kwargs) -> str:
+    return mint_token(DEV_JWT_SECRET, sub="intruder", roles=roles, jurisdictions=jurisdictions,
+                      agency="somewhere", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def target(system) -> str:
+    """A case of 迎泽区 that every attempt is aimed at."""
+    code = register(system, distinct_case(7001))["case_code"]
+    routed(system, code)
+    return code
+
+
+def test_every_protected_route_refuses_missing_forged_expired_and_wrong_role_tokens(system, target):
+    operations = protected_operations(system)
+    assert len(operations) >= 40, "the OpenAPI documents list the routes"
+    before_file, before_route = case_file(system, target), routed(system, target)
+    before = refusals(system)
+    forged = mint_token("not-the-secret-" * 3, sub="x", roles=["admin"], jurisdictions=["140100"], agency="x")
+    expired = token(["admin"], ttl_seconds=-60)
+    outcomes: Counter = Counter()
+    wrong: list[str] = []
+    for service, method, path, roles in operations:
+        url = concrete(path, target)
+        attempts = [("token_missing", None, 401), ("token_invalid", forged, 401), ("token_expired", expired, 401)]
+        others = sorted(set(ROLES) - set(roles) - {"admin"}) if roles else []
+        if others:
+            attempts.append(("role_forbidden", token([others[0]]), 403))
+        for reason, bearer, status in attempts:
+            answer = call(system, service, method, url, bearer)
+            outcomes[reason] += 1
+            if answer.status_code != status or answer.json().get("error") != reason:
+                wrong.append(f"{service} {method} {url} {reason}: {answer.status_code} {answer.text[:120]}")
+    assert not wrong, "\n".join(wrong)
+    attempted = sum(outcomes.values())
+    assert refusals(system) - before == attempted, outcomes
+    assert case_file(system, target)["timeline"] == before_file["timeline"]
+    assert routed(system, target)["history"] == before_route["history"]
+
+
+def test_the_wrong_jurisdiction_sees_nothing_and_changes_nothing(system, target):
+    before_file, before_route = case_file(system, target), routed(system, target)
+    leaked, changed = [], []
+    for service, method, path, roles in protected_operations(system):
+        role = roles[0] if roles else "dispatcher"
+        answer = call(system, service, method, concrete(path, target), token([role], jurisdictions=(LANZHOU,)))
+        if answer.status_code < 300 and target in answer.text:
+            leaked.append(f"{service} {method} {path}: {answer.status_code}")
+        if method != "GET" and answer.status_code < 300:
+            changed.append(f"{service} {method} {path}: {answer.status_code}")
+    assert not leaked, leaked
+    assert not changed, changed
+    assert case_file(system, target)["timeline"] == before_file["timeline"]
+    assert routed(system, target)["history"] == before_route["history"]
+    # and the writes a Lanzhou clerk could try on a Taiyuan case are refused by name
+    answer = system.post("intake", "/api/v1/cases", distinct_case(7002),
+                         auth={**CLERK, "jurisdictions": (LANZHOU,)})
+    assert answer.status_code == 403 and answer.json()["error"] == "jurisdiction_forbidden"
+    answer = system.post("routing", f"/api/v1/routing/cases/{target}/accept", {},
+                         auth={"roles": ("dispatcher",), "jurisdictions": (LANZHOU,)})
+    assert answer.status_code in (403, 404), answer.text
+
+
+FUZZ_EXAMPLES = 12  # per POST route and generation mode; every service's routes, in a few minutes
+
+
+def post_operations(system):
+    import schemathesis
+
+    for service in SERVICE_PORTS:
+        schema = schemathesis.openapi.from_dict(system.get(service, "/api/v1/openapi.json").json())
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            if operation.method.upper() in ("POST", "PUT", "PATCH"):
+                yield service, operation
+
+
+def test_fuzzing_every_post_route_gives_no_5xx_and_a_rejected_request_stores_nothing(system, target):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from pymongo import MongoClient
+    from schemathesis import GenerationMode
+
+    answers: dict[str, int] = {}
+    failures: list[str] = []
+    operations = list(post_operations(system))
+    assert len(operations) >= 20
+
+    for service, operation in operations:
+        params = {name: target for name in ("code",) if "{code}" in operation.path}
+        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=params),
+                             operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=params))
+
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=strategy)
+        def fuzz(case, service=service):
+            sub = f"fuzz-{len(answers)}"
+            headers = {"Authorization": "Bearer " + mint_token(
+                DEV_JWT_SECRET, sub=sub, roles=["admin"], jurisdictions=["140100"], agency="fuzz")}
+            try:
+                answer = system.request(service, case.method, case.formatted_path, case.body, headers=headers,
+                                        params=case.query)
+            except ValueError:  # a body the client cannot even encode never reaches the service
+                return
+            answers[sub] = answer.status_code
+            if answer.status_code >= 500:
+                failures.append(f"{service} {case.method} {case.formatted_path} {case.body!r:.300} → "
+                                f"{answer.status_code} {answer.text[:200]}")
+
+        fuzz()
+
+    assert not failures, "\n".join(failures[:20])
+    store = MongoClient(f"mongodb://127.0.0.1:{system.env['ONESTOP_STORE_PORT']}/?directConnection=true")
+    wrote = {doc["actor"]["sub"] for service in SERVICE_PORTS
+             for doc in store[f"onestop_{service}"].audit_log.find({"actor.sub": {"$regex": "^fuzz-"}},
+                                                                  {"actor.sub": 1})}
+    rejected = {sub for sub, status in answers.items() if status >= 400}
+    assert not wrote & rejected, f"rejected requests that wrote: {sorted(wrote & rejected)[:10]}"
+    assert len(answers) >= len(operations) * FUZZ_EXAMPLES
