@@ -2,6 +2,7 @@ import pytest
 import yaml
 
 from services.routing.dependencies import DEFAULT_RULES
+from tests.support.broker import tap
 from tests.support.infra import vhost_uri
 from tests.support.notify_fakes import HttpGateway, SmtpSink
 from tests.support.system import start_system, stop_system
@@ -22,6 +23,7 @@ def receivers():
 # adds a drill clock of 12 s (blue at 9.6 s, yellow at 12, red at 24) for environment cases only,
 # so the other scenarios keep the real clocks.
 DRILL_CATEGORY = "environment"
+BUS_TAP = "e2e.bus-tap"
 DRILL_CLOCK = {"label": "演练：响应联系", "duration": {"minutes": 0.2}, "calendar": "natural", "starts": "assigned",
                "stops_on": ["accepted"], "restart_on_reassign": False, "only_if": {"category_in": [DRILL_CATEGORY]},
                "colours": {"blue": 0.8, "yellow": 1.0, "red": 2.0}}
@@ -49,6 +51,7 @@ def system(vhost_pool, receivers, drill_rules):
         "ROUTING_SWEEP_SECONDS": "1",
     })
     running.smtp, running.gateway = smtp, gateway
+    tap(running.env["AMQP_URI"], BUS_TAP, running.ports)  # every event, for the personal-data check
     try:
         yield running
     finally:

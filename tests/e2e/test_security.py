@@ -174,3 +174,29 @@ def fuzz_operation(system, service: str, strategy, answers: dict, failures: list
                             f"{answer.status_code} {answer.text[:200]}")
 
     fuzz()
+
+
+MOBILE = re.compile(r"(?<![\d*])1[3-9]\d{9}(?![\d*])")
+ID_NUMBER = re.compile(r"(?<![\dA-Za-z*])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+                       r"(?![\dA-Za-z*])")
+
+
+def test_no_id_number_or_full_phone_number_in_logs_events_or_metrics(system):
+    """After every scenario and the fuzzing: the services' output, every event that crossed the
+    bus and every /metrics page are grepped for mainland ID numbers and mobile numbers."""
+    import json
+
+    from tests.e2e.conftest import BUS_TAP
+    from tests.support.broker import drain
+
+    events = []
+    while batch := drain(system.env["AMQP_URI"], BUS_TAP, limit=1000):
+        events += [message.body if isinstance(message.body, str) else message.body.decode() for message in batch]
+    assert len(events) > 100, "the scenarios' events crossed the bus"
+    places = {"the services' logs": system.logs(), "events on the bus": "\n".join(events)}
+    for service in SERVICE_PORTS:
+        places[f"{service} /metrics"] = system.get(service, "/metrics").text
+    found = {place: sorted(set(MOBILE.findall(text)) | set(ID_NUMBER.findall(text)))[:5]
+             for place, text in places.items()}
+    assert not any(found.values()), found
+    assert all(json.loads(body)["data"] is not None for body in events[:50])

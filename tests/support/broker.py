@@ -31,3 +31,15 @@ def queue_depth(amqp_uri: str, queue_name: str) -> int:
     with Connection(amqp_uri) as conn:
         queue = Queue(queue_name).bind(conn.channel())
         return queue.queue_declare(passive=True)[1]
+
+
+def tap(amqp_uri: str, queue_name: str, sources) -> None:
+    """A durable queue that receives every event of the given sources (routing key #)."""
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        queue = Queue(queue_name, durable=True, auto_delete=False).bind(channel)
+        queue.declare()
+        for source in sources:
+            exchange = Exchange(f"{source}.events", type="topic", durable=True, auto_delete=False).bind(channel)
+            exchange.declare()
+            queue.bind_to(exchange=exchange, routing_key="#")
