@@ -105,16 +105,13 @@ def launch(args) -> int:
             env=env,
         )
     python = sys.executable
+    # court_bridge talks to the simulator started here unless the courts are configured elsewhere.
+    env.setdefault("COURT_DEFAULT_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
     for service in service_ports():
         manager.add_process(service, f"{python} -m services.common.cli serve {service}",
                             env=env, cwd=str(ROOT))
-    simulator = ROOT / "services" / "court_bridge" / "simulator.py"
-    if simulator.exists():
-        manager.add_process(
-            "court_sim",
-            f"{python} -m services.court_bridge.simulator --port {SIMULATOR_PORT}",
-            env=env, cwd=str(ROOT),
-        )
+    manager.add_process("court_sim", f"{python} -m services.court_bridge.simulator --port {SIMULATOR_PORT}",
+                        env=env, cwd=str(ROOT))
     manager.add_process("ready", f"{python} -m services.common.launcher --announce",
                         env=env, cwd=str(ROOT))
     manager.loop()

@@ -136,12 +136,12 @@ def test_a_mass_wage_dispute_goes_from_the_window_to_a_confirmed_agreement_and_a
     assert again.status_code == 409, again.text
 
     # who was told what
-    def told():
-        sent = {(n["kind"], n["recipient"]["kind"]) for n in notifications(system, code) if n["status"] == "sent"}
-        wanted = {("case_received", "party"), ("summons", "department"), ("session_scheduled", "party"),
-                  ("agreement_reached", "party"), ("confirmation_granted", "party")}
-        return wanted <= sent and sent
-    wait_for(told, timeout=60, message="receipt, summons, session, agreement and ruling notices sent")
+    def sent():
+        return {(n["kind"], n["recipient"]["kind"]) for n in notifications(system, code) if n["status"] == "sent"}
+    wanted = {("case_received", "party"), ("summons", "unit"), ("session_scheduled", "party"),
+              ("agreement_reached", "party"), ("confirmation_granted", "party")}
+    wait_for(lambda: wanted <= sent(), timeout=60, message="receipt, summons, session, agreement and ruling notices",
+             explain=lambda: sorted(sent()))
     receipts = [n for n in notifications(system, code) if n["kind"] == "case_received" and n["channel"] == "sms"]
     assert len(receipts) == 1 and APPLICANT_PHONE not in str(receipts)
     assert any(code in call.body.get("text", str(call.body)) for call in system.gateway.received("/sms"))

@@ -38,15 +38,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
-    """Poll until predicate() is truthy; return its value or fail with `message`."""
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition",
+             explain=None):
+    """Poll until predicate() is truthy; return its value or fail with `message` (and what
+    `explain()` says of the state at that moment)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            seen = f"; found {explain()}" if explain else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}{seen}")
         time.sleep(interval)
 
 
