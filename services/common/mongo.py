@@ -9,7 +9,7 @@ inbox) in one transaction: all of them or none.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -112,23 +112,30 @@ class MongoConnection(SharedExtension):
 
 
 class UnitOfWork:
-    """What one transaction writes besides the state itself: events and audit records."""
+    """What one transaction writes besides the state itself: events and audit records.
+
+    Both are collected while the work runs and written just before commit, one insert each,
+    so a transaction that emits and audits several things costs two commands, not one per item.
+    """
 
     def __init__(self, repository: Repository, session) -> None:
         self.repository = repository
         self.session = session
-        self.event_ids: list[str] = []
+        self.outbox_entries: list[dict] = []
+        self.audit_records: list[dict] = []
 
     def emit(self, event_type: str, *, case: dict, data: dict, occurred_at=None) -> dict:
         envelope = make_envelope(
             self.repository.service, event_type, case=case, data=data, occurred_at=occurred_at
         )
-        self.repository.db.outbox.insert_one(
-            outbox_state.new_entry(envelope, utcnow(), self.repository.relay.lease_seconds),
-            session=self.session,
+        self.outbox_entries.append(
+            outbox_state.new_entry(envelope, utcnow(), self.repository.relay.lease_seconds)
         )
-        self.event_ids.append(envelope["event_id"])
         return envelope
+
+    def emit_many(self, event_type: str, events: Iterable[tuple[dict, dict]]) -> list[dict]:
+        """`emit` for each (case, data) pair."""
+        return [self.emit(event_type, case=case, data=data) for case, data in events]
 
     def audit(
         self,
@@ -142,16 +149,16 @@ class UnitOfWork:
             who = actor.as_actor()
         else:
             who = {"sub": actor, "agency": self.repository.service, "roles": []}
-        self.repository.db.audit_log.insert_one(
-            {
-                "at": utcnow(),
-                "actor": who,
-                "action": action,
-                "case_code": case_code,
-                "details": details or {},
-            },
-            session=self.session,
+        self.audit_records.append(
+            {"at": utcnow(), "actor": who, "action": action, "case_code": case_code, "details": details or {}}
         )
+
+    def flush(self) -> None:
+        db = self.repository.db
+        if self.outbox_entries:
+            db.outbox.insert_many(self.outbox_entries, session=self.session)
+        if self.audit_records:
+            db.audit_log.insert_many(self.audit_records, session=self.session)
 
 
 class Repository:
@@ -174,10 +181,9 @@ class Repository:
         """Run `work` in a transaction and publish its events after commit.
 
         With `consumed` (an event envelope) the event id is recorded in the same
-        transaction; an event applied before returns ALREADY_APPLIED and changes nothing.
+        transaction, first: an event applied before fails that insert on the inbox's unique
+        _id, returns ALREADY_APPLIED and changes nothing.
         """
-        if consumed is not None and self._seen(consumed["event_id"]):
-            return self._duplicate(consumed)
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
                 result, uow = self._run_once(work, consumed)
@@ -193,8 +199,8 @@ class Repository:
                     eventlet.sleep(0.01 * 2**attempt)
                     continue
                 raise
-        if uow.event_ids:
-            self.relay.publish_soon(uow.event_ids)
+        if uow.outbox_entries:
+            self.relay.publish_soon(uow.outbox_entries)
         return result
 
     def _run_once(self, work, consumed) -> tuple[Any, UnitOfWork]:
@@ -214,6 +220,7 @@ class Repository:
                         session=session,
                     )
                 result = work(uow)
+                uow.flush()
             except BaseException:
                 if session.in_transaction:
                     session.abort_transaction()

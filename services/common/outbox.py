@@ -30,6 +30,7 @@ from services.common.mongo import MongoConnection
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+PUBLISHED, UNROUTED, WAITING, BROKER_DOWN = "published", "unrouted", "waiting", "broker_down"
 # Named so the query planner cannot choose a scan of the (large) sent history.
 CLAIM_INDEX = [("status", ASCENDING), ("lease_until", ASCENDING)]
 AGE_INDEX = [("status", ASCENDING), ("created_at", ASCENDING)]
@@ -70,15 +71,20 @@ class OutboxRelay(SharedExtension):
     def outbox(self):
         return self.connection.db.outbox
 
-    def publish_soon(self, event_ids: list[str]) -> None:
-        self.container.spawn_managed_thread(partial(self._publish_fresh, list(event_ids)))
+    def publish_soon(self, entries: list[dict]) -> None:
+        """Publish what a transaction just committed. Its writer holds the entries' lease, so
+        nobody else publishes them meanwhile; they are marked sent together."""
+        self.container.spawn_managed_thread(partial(self._publish_fresh, list(entries)))
 
-    def _publish_fresh(self, event_ids: list[str]) -> None:
+    def _publish_fresh(self, entries: list[dict]) -> None:
+        settled: dict[str, list[str]] = {PUBLISHED: [], UNROUTED: []}
         try:
-            for event_id in event_ids:
-                doc = self.outbox.find_one({"_id": event_id, "status": outbox_state.PENDING})
-                if doc is not None and not self._publish(doc):
-                    return
+            for doc in entries:
+                outcome = self._send(doc)
+                if outcome == BROKER_DOWN:
+                    break
+                settled.get(outcome, []).append(doc["_id"])
+            self._record(settled)
         except PyMongoError as exc:
             log.warning("outbox: fresh events left to the sweeper (%s)", exc.__class__.__name__)
 
@@ -95,8 +101,12 @@ class OutboxRelay(SharedExtension):
                     return_document=ReturnDocument.AFTER,
                     hint=CLAIM_INDEX,
                 )
-                if doc is None or not self._publish(doc):
+                if doc is None:
                     break
+                outcome = self._send(doc)
+                if outcome == BROKER_DOWN:
+                    break
+                self._record({outcome: [doc["_id"]]})
                 published += 1
             self.refresh_backlog()
         except PyMongoError as exc:
@@ -112,8 +122,10 @@ class OutboxRelay(SharedExtension):
         self.service_metrics.outbox_pending.labels(self.service).set(pending)
         self.service_metrics.outbox_oldest_age.labels(self.service).set(max(age, 0.0))
 
-    def _publish(self, doc: dict) -> bool:
-        """Publish one event; false when the broker cannot be reached (stop for now)."""
+    def _send(self, doc: dict) -> object:
+        """Publish one event: PUBLISHED or UNROUTED (nobody subscribes; the caller records
+        either), WAITING (its consumer's queue is missing: postponed) or BROKER_DOWN
+        (postponed; stop for now)."""
         envelope = doc["envelope"]
         try:
             self._publisher().publish(
@@ -125,20 +137,23 @@ class OutboxRelay(SharedExtension):
         except UndeliverableMessage:
             if self._awaits_a_consumer(doc["event_type"]):
                 self._postpone(doc, "unroutable", outbox_state.unroutable_backoff(doc.get("attempts", 0)))
-            else:
-                self.outbox.update_one({"_id": doc["_id"], "status": outbox_state.PENDING},
-                                       outbox_state.mark_unrouted(utcnow()))
-                self.service_metrics.events_unrouted.labels(self.service, doc["event_type"]).inc()
-            return True
+                return WAITING
+            self.service_metrics.events_unrouted.labels(self.service, doc["event_type"]).inc()
+            return UNROUTED
         except (KombuError, OSError, ConnectionError) as exc:
             self._postpone(doc, f"broker: {exc.__class__.__name__}",
                            outbox_state.broker_backoff(doc.get("attempts", 0)))
-            return False
-        self.outbox.update_one(
-            {"_id": doc["_id"], "status": outbox_state.PENDING}, outbox_state.mark_sent(utcnow())
-        )
+            return BROKER_DOWN
         self.service_metrics.events_published.labels(self.service, doc["event_type"]).inc()
-        return True
+        return PUBLISHED
+
+    def _record(self, settled: dict[str, list[str]]) -> None:
+        """Mark what was published sent and what nobody subscribes to unrouted: one write each."""
+        now = utcnow()
+        for outcome, update in ((PUBLISHED, outbox_state.mark_sent), (UNROUTED, outbox_state.mark_unrouted)):
+            ids = settled.get(outcome)
+            if ids:
+                self.outbox.update_many({"_id": {"$in": ids}, "status": outbox_state.PENDING}, update(now))
 
     def _awaits_a_consumer(self, event_type: str) -> bool:
         return is_subscribed(self.service, event_type) and \

@@ -399,7 +399,7 @@ class NotifyService(PlatformService):
         if messages:
             self.store.db.inbox_messages.insert_many(messages, session=uow.session)
         for event_type in (delivery.SENT_EVENT, delivery.FAILED_EVENT):
-            self.store.emit_each(uow, event_type, [
+            uow.emit_many(event_type, [
                 (case_ref(a.document), self._outcome({**a.document, "error": a.result.error}))
                 for a in recorded if a.step.outcome_event == event_type])
         self.store.release(claim.token, unsent, self.clock.now(), uow.session)

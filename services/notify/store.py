@@ -16,9 +16,7 @@ from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 
-from services.common import outbox_state
-from services.common.contracts import make_envelope, utcnow
-from services.common.mongo import Repository, UnitOfWork
+from services.common.mongo import Repository
 from services.notify.domain import delivery
 
 # What sending needs of a message; the history (which grows with every attempt) stays in the store.
@@ -114,18 +112,6 @@ class NotifyRepository(Repository):
         """Inbox messages already written for these notifications: notification id → message id."""
         return {message["notification_id"]: message["_id"] for message in self.db.inbox_messages.find(
             {"notification_id": {"$in": list(notification_ids)}}, {"notification_id": 1})}
-
-    def emit_each(self, uow: UnitOfWork, event_type: str, events: Sequence[tuple[dict, dict]]) -> None:
-        """`uow.emit` for many events in one insert; the platform publishes them after commit as it
-        does the unit of work's own (services/common has no batch form of emit yet)."""
-        if not events:
-            return
-        now = utcnow()
-        entries = [outbox_state.new_entry(make_envelope(self.service, event_type, case=case, data=data), now,
-                                          self.relay.lease_seconds)
-                   for case, data in events]
-        self.db.outbox.insert_many(entries, session=uow.session)
-        uow.event_ids.extend(entry["_id"] for entry in entries)
 
     # -- reading --------------------------------------------------------------------------------
     def find_notifications(self, query: dict, limit: int, offset: int) -> tuple[list[dict], int]:

@@ -163,7 +163,8 @@ def test_a_centre_that_counts_repeat_visits_gets_a_linked_case(start_service, tm
     assert again["outcome"] == "registered" and again["duplicate_of"] is None
     assert "repeat_petitioner" in again["risk_flags"]
     events = wait_for(lambda: len(bus.events("case_registered")) == 2 and bus.events("case_registered"))
-    assert events[1]["data"]["repeat_of"] == first["case_code"]
+    repeat = next(event for event in events if event["case_code"] == again["case_code"])
+    assert repeat["data"]["repeat_of"] == first["case_code"]
     file = intake.get(f"/api/v1/cases/{first['case_code']}", auth=CLERK).json()
     assert file["related"] == [again["case_code"]]
     assert file["timeline"][-1]["public"] is False and again["case_code"] in file["timeline"][-1]["text"]
