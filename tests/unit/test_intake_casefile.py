@@ -55,7 +55,6 @@ def test_events_move_the_status_forward(event, current, expected):
 
 
 @pytest.mark.parametrize("event,current", [
-    (("routing", "case_assigned"), "accepted"),          # a late assignment
     (("mediation", "session_scheduled"), "agreement"),   # the session event arrived after the outcome
     (("routing", "case_accepted"), "confirmed"),
     (("routing", "case_assigned"), "closed"),
@@ -81,6 +80,13 @@ def test_outcomes_of_the_same_rank_follow_the_order_they_happened_in():
     assert move("failed", ("mediation", "agreement_reached"), minutes=30, current_minutes=10) == "agreement"
     # the failure event delivered late (it happened before the agreement) changes nothing
     assert move("agreement", ("mediation", "mediation_failed"), minutes=10, current_minutes=30) is None
+
+
+def test_a_transfer_of_an_accepted_case_assigns_it_afresh_until_the_new_unit_signs():
+    assert move("accepted", ("routing", "case_assigned"), minutes=20, current_minutes=10) == "assigned"
+    assert move("accepted", ("routing", "case_assigned"), minutes=5, current_minutes=10) is None  # a late one
+    assert move("in_mediation", ("routing", "case_assigned"), minutes=20, current_minutes=10) is None
+    assert move("registered", ("routing", "case_assigned")) == "assigned"
 
 
 def test_a_return_after_acceptance_is_the_one_step_back():

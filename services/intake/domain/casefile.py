@@ -47,7 +47,9 @@ class EventRule:
 
 
 EVENT_RULES: dict[tuple[str, str], EventRule] = {
-    ("routing", "case_assigned"): EventRule("assigned", fields=("level_label", "tier_label")),
+    # a transfer (转办) of an accepted case assigns it afresh: the new unit has not signed yet
+    ("routing", "case_assigned"): EventRule("assigned", reopen=("accepted", "assigned"),
+                                            fields=("level_label", "tier_label")),
     ("routing", "case_accepted"): EventRule("accepted"),
     ("routing", "case_returned"): EventRule(reopen=("accepted", "assigned")),
     ("routing", "case_resolved"): EventRule("resolved"),
@@ -150,7 +152,8 @@ def next_status(current: str, current_at: datetime, rule: EventRule, occurred_at
         return None
     if rule.reopen is not None:
         source, target = rule.reopen
-        return target if current == source and occurred_at > current_at else None
+        if current == source and occurred_at > current_at:
+            return target
     target = rule.status
     if target == "in_mediation" and data.get("purpose", "mediation") != "mediation":
         return None  # legal aid or counselling sessions are not mediation
