@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK = 250
 INTAKE_RETRY_PAUSES = (0.1, 0.5)  # seconds before asking intake again about an item it failed on
 _item_schema = ReferralItemSchema()
+RECORDED_FIELDS = ("jurisdiction", "category", "cause", "amount", "people_involved")
 
 
 DUPLICATE_KEY, WRITE_CONFLICT = 11000, 112
@@ -141,8 +142,10 @@ class ReferralBatch:
                 results.set(index, ref, "rejected", reason="invalid", detail="the item has invalid fields",
                             fields=exc.normalized_messages())
                 continue
-            loaded[index] = (item, raw)
             screened.append(rules.screen_item(index, item, self.court, self.reference, self.principal.covers))
+            # Keep only what the record needs of the loaded copy: with the raw item (sent to
+            # intake as it came) a whole copy of 10,000 items would stay in memory to the end.
+            loaded[index] = ({key: item.get(key) for key in RECORDED_FIELDS}, raw)
         candidates = []
         for verdict in rules.mark_repeats(screened):
             if verdict.repeated:
