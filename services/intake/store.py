@@ -23,8 +23,10 @@ SEQUENCE_ATTEMPTS = 5
 DEDUP_LOCK_TTL_SECONDS = 24 * 3600
 
 
-# Each query path names its index: a planner may otherwise prefer a scan when a query sorts
-# or mixes $in with a range (the embedded store does).
+# Query paths give no index hints where a seek is what the planner chooses anyway: the
+# embedded store walks a hinted index from end to end (measured: 1.7 s instead of 70 ms for a
+# listing of 20,000 cases). The closing sweep keeps its hint: its index is partial, and a
+# planner that cannot prove the filter implies it would scan.
 PERSON_KEYS_INDEX = [("person_keys", ASCENDING), ("registered_at", DESCENDING)]
 CLOSE_DUE_INDEX = [("close_due_at", ASCENDING)]
 LISTING_FILTERS = ("status", "category", "channel")
@@ -87,18 +89,18 @@ class IntakeRepository(Repository):
         """Earlier cases sharing a person with a new report, newest first."""
         if not person_keys:
             return []
+        # The window is applied here rather than in the filter: $in with a range on the second
+        # key of the index is one the embedded store's planner scans for.
         cursor = self.db.cases.find(
-            {"person_keys": {"$in": person_keys}, "registered_at": {"$gte": since}},
-            CANDIDATE_FIELDS, session=session,
-        ).sort("registered_at", DESCENDING).limit(CANDIDATE_LIMIT).hint(PERSON_KEYS_INDEX)
-        return list(cursor)
+            {"person_keys": {"$in": person_keys}}, CANDIDATE_FIELDS, session=session,
+        ).sort("registered_at", DESCENDING).limit(CANDIDATE_LIMIT)
+        return [case for case in cursor if case["registered_at"] >= since]
 
-    def list_cases(self, query: dict, filtered_by: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
-        """One page of a scoped listing; `filtered_by` names the equality filter to seek on."""
-        index = listing_index(filtered_by if filtered_by in LISTING_FILTERS else None)
+    def list_cases(self, query: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+        """One page of a scoped listing (scope_keys, and a filter's own index when it has one)."""
         cursor = (self.db.cases.find(query, LIST_FIELDS).sort([("registered_at", DESCENDING), ("_id", DESCENDING)])
-                  .hint(index).skip(skip).limit(limit))
-        return list(cursor), self.db.cases.count_documents(query, hint=index)
+                  .skip(skip).limit(limit))
+        return list(cursor), self.db.cases.count_documents(query)
 
     def due_for_closing(self, now: datetime, limit: int) -> list[str]:
         cursor = self.db.cases.find({"close_due_at": {"$lte": now}}, {"_id": 1}).sort(

@@ -698,26 +698,31 @@ class Intake:
         return file_view(case, parties, texts)
 
     def list_cases(self, principal: Principal, query: dict) -> dict:
-        conditions: list[dict] = [{"scope_keys": {"$in": principal.scope_prefixes()}}]
+        scopes = principal.scope_prefixes()
         if query.get("jurisdiction"):
             wanted = query["jurisdiction"]
             if not any(covers(scope, wanted) or covers(wanted, scope) for scope in principal.jurisdictions):
                 raise Forbidden(f"jurisdiction {wanted} is outside this token's scope", code="jurisdiction_forbidden")
-            conditions.append({"scope_keys": significant_prefix(wanted)})
-        filtered_by = None
+            if any(covers(scope, wanted) for scope in principal.jurisdictions):
+                scopes = [significant_prefix(wanted)]
+            else:  # a county's token asking for its city: the city's cases it may see, its own
+                scopes = [prefix for prefix, scope in zip(scopes, principal.jurisdictions, strict=True)
+                          if covers(wanted, scope)]
+        # One flat filter, an equality on scope_keys where one prefix will do: that is the shape
+        # the store seeks on its listing indexes.
+        filter_: dict = {"scope_keys": scopes[0] if len(scopes) == 1 else {"$in": sorted(set(scopes))}}
         for name in ("status", "channel", "category"):
             if query.get(name):
-                conditions.append({name: query[name]})
-                filtered_by = filtered_by or name
+                filter_[name] = query[name]
         registered: dict = {}
         if query.get("from_"):
             registered["$gte"] = local_midnight(query["from_"])
         if query.get("to"):
             registered["$lt"] = local_midnight(query["to"] + timedelta(days=1))
         if registered:
-            conditions.append({"registered_at": registered})
+            filter_["registered_at"] = registered
         page, size = query["page"], query["page_size"]
-        docs, total = self.store.list_cases({"$and": conditions}, filtered_by, (page - 1) * size, size)
+        docs, total = self.store.list_cases(filter_, (page - 1) * size, size)
         return {"items": [summary_view(doc) for doc in docs], "page": page, "page_size": size, "total": total}
 
     # -- notify, just before sending -----------------------------------------------------
