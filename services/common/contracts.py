@@ -436,10 +436,10 @@ EVENT_DATA: dict[str, dict[str, type[Schema]]] = {
     },
 }
 
-# Who consumes what (docs/contracts.md). The outbox relay reads an unroutable event of a
-# subscribed type as "its consumer's queue is missing" (kept, retried, alerted on) and one
-# of a type nobody subscribes to as a record for whoever may listen later (marked unrouted
-# at once). tests/unit/test_contracts.py holds this to the services' handlers.
+# Who consumes what (docs/contracts.md). The outbox relay publishes a subscribed type with
+# mandatory routing and reads an unroutable one as "its consumer's queue is missing" (kept,
+# retried, alerted on); a type nobody subscribes to goes to whoever listens, if anyone.
+# tests/unit/test_contracts.py holds this to the services' handlers.
 SUBSCRIBERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("intake", "case_registered"): ("court_bridge", "notify", "routing"),
     ("intake", "case_merged"): ("court_bridge", "routing"),

@@ -49,11 +49,6 @@ class ServiceMetrics(SharedExtension):
             "onestop_event_handler_duration_seconds", "Time spent handling one event",
             ["service", "source", "event_type"],
         )
-        self.events_unrouted = self.counter(
-            "onestop_events_unrouted_total",
-            "Events of a type no service subscribes to, published while no queue was bound",
-            ["service", "event_type"],
-        )
         self.outbox_pending = self.gauge(
             "onestop_outbox_pending_events", "Events written but not yet published", ["service"],
         )

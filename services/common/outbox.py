@@ -30,7 +30,7 @@ from services.common.mongo import MongoConnection
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
-PUBLISHED, UNROUTED, WAITING, BROKER_DOWN = "published", "unrouted", "waiting", "broker_down"
+PUBLISHED, WAITING, BROKER_DOWN = "published", "waiting", "broker_down"
 # Fail fast when the broker is away: the event stays pending and the sweeper retries.
 FAST_FAIL_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 
@@ -49,13 +49,13 @@ class OutboxRelay(SharedExtension):
         self.not_consumed_here = {str(name) for name in setting(config, "OUTBOX_NOT_CONSUMED_HERE", []) or []}
         self.exchange = get_event_exchange(self.service, config)
 
-    def _publisher(self) -> AmqpPublisher:
+    def _publisher(self, mandatory: bool = True) -> AmqpPublisher:
         # Built per call from `amqp_uri` so that a changed address takes effect at once;
         # kombu pools the connections underneath.
         return AmqpPublisher(
             self.amqp_uri,
             use_confirms=True,
-            mandatory=True,
+            mandatory=mandatory,
             delivery_mode=PERSISTENT,
             serializer="json",
             retry=True,
@@ -74,14 +74,15 @@ class OutboxRelay(SharedExtension):
         self.container.spawn_managed_thread(partial(self._publish_fresh, list(entries)))
 
     def _publish_fresh(self, entries: list[dict]) -> None:
-        settled: dict[str, list[str]] = {PUBLISHED: [], UNROUTED: []}
+        published = []
         try:
             for doc in entries:
                 outcome = self._send(doc)
                 if outcome == BROKER_DOWN:
                     break
-                settled.get(outcome, []).append(doc["_id"])
-            self._record(settled)
+                if outcome == PUBLISHED:
+                    published.append(doc["_id"])
+            self._mark_sent(published)
         except PyMongoError as exc:
             log.warning("outbox: fresh events left to the sweeper (%s)", exc.__class__.__name__)
 
@@ -102,7 +103,8 @@ class OutboxRelay(SharedExtension):
                 outcome = self._send(doc)
                 if outcome == BROKER_DOWN:
                     break
-                self._record({outcome: [doc["_id"]]})
+                if outcome == PUBLISHED:
+                    self._mark_sent([doc["_id"]])
                 published += 1
             self.refresh_backlog()
         except PyMongoError as exc:
@@ -121,23 +123,25 @@ class OutboxRelay(SharedExtension):
         self.service_metrics.outbox_oldest_age.labels(self.service).set(max(age, 0.0))
 
     def _send(self, doc: dict) -> object:
-        """Publish one event: PUBLISHED or UNROUTED (nobody subscribes; the caller records
-        either), WAITING (its consumer's queue is missing: postponed) or BROKER_DOWN
-        (postponed; stop for now)."""
+        """Publish one event: PUBLISHED (the caller marks it sent), WAITING (its consumer's queue
+        is missing: postponed) or BROKER_DOWN (postponed; stop for now).
+
+        Only a subscribed type is published with mandatory routing: a broker that cannot route
+        it means its consumer's queue is missing. A type nobody subscribes to goes to whoever
+        listens (an ops tap, a future consumer) and nobody listening is no error — and no
+        returned message, whose handling costs the publisher its connection."""
         envelope = doc["envelope"]
+        subscribed = self._awaits_a_consumer(doc["event_type"])
         try:
-            self._publisher().publish(
+            self._publisher(mandatory=subscribed).publish(
                 envelope,
                 exchange=self.exchange,
                 routing_key=doc["event_type"],
                 message_id=doc["_id"],
             )
         except UndeliverableMessage:
-            if self._awaits_a_consumer(doc["event_type"]):
-                self._postpone(doc, "unroutable", outbox_state.unroutable_backoff(doc.get("attempts", 0)))
-                return WAITING
-            self.service_metrics.events_unrouted.labels(self.service, doc["event_type"]).inc()
-            return UNROUTED
+            self._postpone(doc, "unroutable", outbox_state.unroutable_backoff(doc.get("attempts", 0)))
+            return WAITING
         except (KombuError, OSError, ConnectionError) as exc:
             self._postpone(doc, f"broker: {exc.__class__.__name__}",
                            outbox_state.broker_backoff(doc.get("attempts", 0)))
@@ -145,13 +149,10 @@ class OutboxRelay(SharedExtension):
         self.service_metrics.events_published.labels(self.service, doc["event_type"]).inc()
         return PUBLISHED
 
-    def _record(self, settled: dict[str, list[str]]) -> None:
-        """Mark what was published sent and what nobody subscribes to unrouted: one write each."""
-        now = utcnow()
-        for outcome, update in ((PUBLISHED, outbox_state.mark_sent), (UNROUTED, outbox_state.mark_unrouted)):
-            ids = settled.get(outcome)
-            if ids:
-                self.outbox.update_many({"_id": {"$in": ids}, "status": outbox_state.PENDING}, update(now))
+    def _mark_sent(self, ids: list[str]) -> None:
+        if ids:
+            self.outbox.update_many({"_id": {"$in": ids}, "status": outbox_state.PENDING},
+                                    outbox_state.mark_sent(utcnow()))
 
     def _awaits_a_consumer(self, event_type: str) -> bool:
         return is_subscribed(self.service, event_type) and \

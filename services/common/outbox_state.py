@@ -9,9 +9,6 @@ from datetime import datetime, timedelta
 
 PENDING = "pending"
 SENT = "sent"
-# Published, but no queue was bound to receive it, and no service subscribes to its type
-# (contracts.SUBSCRIBERS): a record for whoever may listen later. Kept and counted.
-UNROUTED = "unrouted"
 MAX_BROKER_BACKOFF_SECONDS = 10.0
 MAX_UNROUTABLE_BACKOFF_SECONDS = 60.0
 
@@ -44,10 +41,6 @@ def mark_sent(now: datetime) -> dict:
 
 def postpone(now: datetime, reason: str, seconds: float) -> dict:
     return {"$set": {"lease_until": now + timedelta(seconds=seconds), "last_error": reason}}
-
-
-def mark_unrouted(now: datetime) -> dict:
-    return {"$set": {"status": UNROUTED, "unrouted_at": now, "sent_at": now}, "$unset": {"lease_until": ""}}
 
 
 def unroutable_backoff(attempts: int) -> float:

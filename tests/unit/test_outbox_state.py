@@ -78,9 +78,3 @@ def test_an_unroutable_subscribed_entry_is_retried_ever_more_slowly_but_never_gi
     doc = apply(entry(), outbox_state.postpone(NOW, "unroutable", delays[-1]))
     assert doc["status"] == "pending"
     assert matches(doc, outbox_state.claimable(NOW + timedelta(seconds=delays[-1])))
-
-
-def test_an_unrouted_entry_is_kept_and_never_claimed_again():
-    doc = apply(entry(), outbox_state.mark_unrouted(NOW))
-    assert doc["status"] == "unrouted" and "lease_until" not in doc
-    assert not matches(doc, outbox_state.claimable(NOW + timedelta(days=1)))
