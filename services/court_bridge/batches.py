@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK = 250
 INTAKE_RETRY_PAUSES = (0.1, 0.5)  # seconds before asking intake again about an item it failed on
 _item_schema = ReferralItemSchema()
-RECORDED_FIELDS = ("jurisdiction", "category", "cause", "amount", "people_involved")
+RECORDED_FIELDS = ("jurisdiction", "category", "cause", "amount", "people_involved", "referred_at")
+COURT_ONLY_FIELDS = ("cause", "referred_at")  # the court's own; not part of the case intake payload
 
 
 DUPLICATE_KEY, WRITE_CONFLICT = 11000, 112
@@ -105,7 +106,6 @@ class ReferralBatch:
         self.batch_id = batch_id
         self.now = now
         self.concurrency = concurrency
-        self.deadline = rules.referral_deadline(now, court)
         self.intake_down = False
         # Items not sent to intake by then are answered retry_later, so that the answer comes
         # before the court's (or a proxy's) timeout even when the store or intake is slow.
@@ -142,7 +142,8 @@ class ReferralBatch:
                 results.set(index, ref, "rejected", reason="invalid", detail="the item has invalid fields",
                             fields=exc.normalized_messages())
                 continue
-            screened.append(rules.screen_item(index, item, self.court, self.reference, self.principal.covers))
+            screened.append(rules.screen_item(index, item, self.court, self.reference, self.principal.covers,
+                                              self.now))
             # Keep only what the record needs of the loaded copy: with the raw item (sent to
             # intake as it came) a whole copy of 10,000 items would stay in memory to the end.
             loaded[index] = ({key: item.get(key) for key in RECORDED_FIELDS}, raw)
@@ -179,9 +180,13 @@ class ReferralBatch:
 
     # -- 3. intake ------------------------------------------------------------------------
     def _payload(self, entry: Entry) -> dict:
-        payload = {key: value for key, value in entry.raw.items() if key != "cause"}
-        payload.update(court_id=self.court.court_id, batch_id=self.batch_id, referral_deadline=iso(self.deadline))
+        payload = {key: value for key, value in entry.raw.items() if key not in COURT_ONLY_FIELDS}
+        payload.update(court_id=self.court.court_id, batch_id=self.batch_id,
+                       referral_deadline=iso(self._deadline(entry)))
         return payload
+
+    def _deadline(self, entry: Entry) -> datetime:
+        return rules.referral_deadline(entry.item.get("referred_at") or self.now, self.court)
 
     def _call_intake(self, entry: Entry) -> Entry:
         # intake is idempotent on the referral id, so an item it failed on (a write conflict
@@ -245,7 +250,8 @@ class ReferralBatch:
             # a merged report (now, or when first sent) carries on as the case it joined
             "merged_into": answer.get("duplicate_of"),
             "jurisdiction": item["jurisdiction"], "category": item["category"], "cause": item.get("cause"),
-            "received_at": self.now, "deadline": self.deadline, "extended_days": 0, "extensions": [],
+            "received_at": self.now, "referred_at": item.get("referred_at"), "deadline": self._deadline(entry),
+            "extended_days": 0, "extensions": [],
             "facts": {"amount": item.get("amount"), "people_involved": item["people_involved"]},
             "created_at": self.now,
         }
@@ -322,7 +328,7 @@ class ReferralBatch:
                 "case_id": answer["case_id"], "case_code": answer["case_code"],
                 "jurisdiction": entry.item["jurisdiction"], "category": entry.item["category"],
             }, data={"court_id": self.court.court_id, "batch_id": self.batch_id,
-                     "referral_id": entry.channel_ref, "deadline": iso(self.deadline)})
+                     "referral_id": entry.channel_ref, "deadline": iso(self._deadline(entry))})
         # One audit record per chunk, naming every referral and case it recorded: 40 records
         # for a 10,000-item batch rather than 10,000 (intake audits each registration on its side).
         uow.audit(self.principal, "referral.accept", case_code=docs[0]["case_code"] if len(docs) == 1 else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.contracts import CATEGORIES, DIVISION_CODE
@@ -52,6 +54,10 @@ class ReferralItemSchema(StrictSchema):
     amount = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0))
     occurred_at = fields.Date(load_default=None, allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentSchema), load_default=list, validate=validate.Length(max=50))
+    # When the court referred the case (委派): the pre-suit period counts from then, not from
+    # when the batch reached the centre. Not part of the case intake payload.
+    referred_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=validate.Range(
+        min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC), error="not a plausible date"))
 
     @validates_schema
     def has_applicant(self, data, **kwargs):

@@ -107,6 +107,25 @@ def test_each_item_gets_its_own_result_and_only_good_ones_become_cases(bridge):
     assert metric(bridge, "onestop_court_referrals_total", court=COURT_ID, result="rejected") == 5
 
 
+def test_the_period_counts_from_when_the_court_referred_the_case(bridge):
+    referred = datetime.now(UTC).replace(microsecond=0) - timedelta(days=12)
+    items = [referral_item("R-1", referred_at=iso(referred)),
+             referral_item("R-2", referred_at=iso(referred - timedelta(days=40))),
+             referral_item("R-3", referred_at=iso(datetime.now(UTC) + timedelta(days=2))),
+             referral_item("R-4", referred_at="9999-12-31T23:59:59-14:00")]
+    results = post_batch(bridge, batch("B-1", items)).json()["results"]
+    assert [(r["result"], r["reason"]) for r in results] == [
+        ("accepted", None), ("rejected", "period_over"), ("rejected", "referred_in_future"), ("rejected", "invalid")]
+    [call] = StubIntake.calls
+    assert "referred_at" not in call["payload"]
+    deadline = datetime.fromisoformat(call["payload"]["referral_deadline"].replace("Z", "+00:00"))
+    assert deadline == days_after(referred, 30)
+    record = bridge.db.referrals.find_one({"referral_id": "R-1"})
+    assert record["deadline"] == deadline and record["referred_at"] == referred
+    [event] = [doc["envelope"] for doc in bridge.db.outbox.find({"event_type": "referral_received"})]
+    assert event["data"]["deadline"] == iso(deadline)
+
+
 def test_a_batch_sent_again_creates_nothing_twice(bridge):
     items = [referral_item(f"R-{n}") for n in range(1, 6)]
     first = post_batch(bridge, batch("B-2", items)).json()

@@ -71,8 +71,12 @@ def test_the_period_is_extended_within_the_rules_only():
 
 
 # -- the batch: screening and idempotency ----------------------------------------------------
+SCREENED_AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
 def screen(**changes):
-    return refs.screen_item(0, {**ITEM, **changes}, COURT, REFERENCE, lambda code: code.startswith("140106"))
+    return refs.screen_item(0, {**ITEM, **changes}, COURT, REFERENCE, lambda code: code.startswith("140106"),
+                            SCREENED_AT)
 
 
 @pytest.mark.parametrize("changes,reason", [
@@ -84,13 +88,17 @@ def screen(**changes):
     ({"cause": "murder"}, "cause_not_suitable"),
     ({"cause": "inheritance"}, "cause_category_mismatch"),
     ({"jurisdiction": "140105"}, "outside_court_jurisdiction"),
+    ({"referred_at": SCREENED_AT - timedelta(days=29)}, None),
+    ({"referred_at": SCREENED_AT + timedelta(minutes=5)}, None),      # the court's clock runs a little ahead
+    ({"referred_at": SCREENED_AT + timedelta(hours=1)}, "referred_in_future"),
+    ({"referred_at": SCREENED_AT - timedelta(days=31)}, "period_over"),
 ])
 def test_each_item_is_screened_on_its_own(changes, reason):
     assert screen(**changes).reason == reason
 
 
 def test_an_item_outside_the_tokens_scope_is_refused():
-    verdict = refs.screen_item(0, ITEM, COURT, REFERENCE, lambda code: False)
+    verdict = refs.screen_item(0, ITEM, COURT, REFERENCE, lambda code: False, SCREENED_AT)
     assert verdict.reason == "jurisdiction_forbidden"
 
 
@@ -99,7 +107,7 @@ def test_a_court_refers_only_its_own_categories(tmp_path):
     courts["courts"][1]["categories"] = ["family", "labour"]
     reference = build_reference(courts, read_yaml(DATA / "causes.yaml"), read_yaml(DATA / "rules.yaml"))
     court = reference.court("140106:court")
-    verdict = refs.screen_item(0, ITEM, court, reference, lambda code: True)
+    verdict = refs.screen_item(0, ITEM, court, reference, lambda code: True, SCREENED_AT)
     assert verdict.reason == "category_not_referred"
 
 

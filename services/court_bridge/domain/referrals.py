@@ -19,6 +19,8 @@ OPEN, CONCLUDED = "open", "concluded"
 ACCEPTED, DUPLICATE = "accepted", "duplicate"
 
 AGREEMENT, FAILED, WITHDRAWN, DEADLINE_PASSED = "agreement", "failed", "withdrawn", "deadline_passed"
+# a court's referral time a few minutes ahead of ours is its clock, not a referral from the future
+REFERRED_AT_CLOCK_SKEW = timedelta(minutes=10)
 OUTCOMES = (AGREEMENT, FAILED, WITHDRAWN, DEADLINE_PASSED)
 
 
@@ -46,7 +48,7 @@ class Screened:
 
 
 def screen_item(index: int, item: dict, court: Court, reference: Reference,
-                in_scope: Callable[[str], bool]) -> Screened:
+                in_scope: Callable[[str], bool], now: datetime) -> Screened:
     """Business checks on one schema-valid item (the schema has checked its shape)."""
     ref = item.get("channel_ref")
 
@@ -71,6 +73,12 @@ def screen_item(index: int, item: dict, court: Court, reference: Reference,
         return refuse("outside_court_jurisdiction", f"{item['jurisdiction']} is outside {court.court_id}'s area")
     if not in_scope(item["jurisdiction"]):
         return refuse("jurisdiction_forbidden", f"{item['jurisdiction']} is outside this token's scope")
+    referred_at = item.get("referred_at")
+    if referred_at is not None:
+        if referred_at > now + REFERRED_AT_CLOCK_SKEW:
+            return refuse("referred_in_future", "referred_at is later than now")
+        if referral_deadline(referred_at, court) <= now:
+            return refuse("period_over", "the pre-suit mediation period ended before the centre received it")
     return Screened(index, ref)
 
 
@@ -88,8 +96,10 @@ def mark_repeats(screened: list[Screened]) -> list[Screened]:
     return marked
 
 
-def referral_deadline(received_at: datetime, court: Court) -> datetime:
-    return days_after(received_at, court.referral_days)
+def referral_deadline(referred_at: datetime, court: Court) -> datetime:
+    """The end of the pre-suit mediation period: the court's referral days from when it
+    referred the case (its own referred_at), or from when the centre received it."""
+    return days_after(referred_at, court.referral_days)
 
 
 @dataclass(frozen=True)
