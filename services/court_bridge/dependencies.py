@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from nameko.extensions import DependencyProvider
 
-from services.common.config import setting
+from services.common.config import ConfigError, setting
 from services.common.contracts import utcnow
 from services.court_bridge.adapters import CourtAdapter, adapter_for
 from services.court_bridge.domain.model import Reference
 from services.court_bridge.reference import load_reference
+
+CLOCK_FILE_READ_SECONDS = 0.5
 
 
 class CourtLink:
@@ -37,13 +42,29 @@ class CourtReference(DependencyProvider):
 
 
 class Clock(DependencyProvider):
-    """"Now" for every deadline. COURT_CLOCK_OFFSET_SECONDS (or `offset`, in tests) moves it."""
+    """"Now" for every deadline. COURT_CLOCK_OFFSET_SECONDS (or `offset`, in tests) moves it; in
+    development, COURT_CLOCK_FILE names a file holding an offset in seconds that a drill (or an
+    end-to-end test of a deadline 30 days away) may change while the service runs."""
 
     def setup(self) -> None:
-        self.offset = timedelta(seconds=float(setting(self.container.config, "COURT_CLOCK_OFFSET_SECONDS", 0)))
+        config = self.container.config
+        self.offset = timedelta(seconds=float(setting(config, "COURT_CLOCK_OFFSET_SECONDS", 0)))
+        self.offset_file = setting(config, "COURT_CLOCK_FILE", None)
+        if self.offset_file and str(config.get("ONESTOP_ENV", "dev")) == "prod":
+            raise ConfigError("COURT_CLOCK_FILE is for development and drills; unset it in production")
+        self._file_offset, self._read_at = timedelta(), 0.0
 
     def now(self) -> datetime:
-        return utcnow() + self.offset
+        return utcnow() + self.offset + self._offset_from_file()
+
+    def _offset_from_file(self) -> timedelta:
+        if not self.offset_file or time.monotonic() - self._read_at < CLOCK_FILE_READ_SECONDS:
+            return self._file_offset
+        self._read_at = time.monotonic()
+        # a file being rewritten, or not there yet: keep the last offset read
+        with contextlib.suppress(OSError, ValueError):
+            self._file_offset = timedelta(seconds=float(Path(self.offset_file).read_text().strip() or 0))
+        return self._file_offset
 
     def get_dependency(self, worker_ctx) -> Clock:
         return self

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -39,12 +41,20 @@ def drill_rules(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def system(vhost_pool, receivers, drill_rules):
+def court_clock(tmp_path_factory) -> Path:
+    """court_bridge's drill clock (COURT_CLOCK_FILE): an offset in seconds it re-reads while it runs."""
+    path = tmp_path_factory.mktemp("e2e-court-clock") / "offset"
+    path.write_text("0")
+    return path
+
+
+@pytest.fixture(scope="session")
+def system(vhost_pool, receivers, drill_rules, court_clock):
     """One running system for the end-to-end scenarios, started as `make run` starts it."""
     smtp, gateway = receivers
     name = vhost_pool.take()
     running = start_system(vhost_uri(name), extra_env={
-        "ROUTING_RULES_FILE": drill_rules,
+        "ROUTING_RULES_FILE": drill_rules, "COURT_CLOCK_FILE": str(court_clock),
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_FROM": "notify@onestop.test",
         "SMS_GATEWAY_URL": gateway.url("/sms"), "SMS_GATEWAY_TOKEN": "e2e",
         "WECHAT_GATEWAY_URL": gateway.url("/wechat"), "WECHAT_GATEWAY_TOKEN": "e2e",

@@ -238,6 +238,16 @@ def test_a_confirmation_window_closing_is_an_internal_entry(level, text):
     assert public_timeline([entry]) == []
 
 
+@pytest.mark.parametrize("outcome,text", [
+    ("agreement", "已向委派法院反馈调解结果：调解成功"),
+    ("deadline_passed", "已向委派法院反馈调解结果：诉前调解期限届满"),
+])
+def test_the_courts_feedback_says_what_it_was_told(outcome, text):
+    data = {"court_id": "court-a", "referral_id": "R-1", "outcome": outcome}
+    entry = event_entry("court_bridge", "referral_feedback_sent", "e1", at(0), data, LIFECYCLE, None)
+    assert entry["text"] == text and entry["public"] is False
+
+
 def test_the_same_fact_in_another_event_is_recognised():
     data = {"court_id": "court-a", "agreement_id": "ag-1", "deadline": DEADLINE, "level": "due_soon"}
     first = event_entry("court_bridge", "confirmation_due", "e1", at(0), data, LIFECYCLE, None)

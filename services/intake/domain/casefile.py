@@ -67,7 +67,7 @@ EVENT_RULES: dict[tuple[str, str], EventRule] = {
     ("mediation", "followup_required"): EventRule(),
     ("mediation", "followup_recorded"): EventRule(fields=("visit_number",)),
     ("court_bridge", "referral_received"): EventRule(),
-    ("court_bridge", "referral_feedback_sent"): EventRule(),
+    ("court_bridge", "referral_feedback_sent"): EventRule(fields=("outcome_label",)),
     ("court_bridge", "confirmation_applied"): EventRule(),
     ("court_bridge", "confirmation_granted"): EventRule("confirmed"),
     ("court_bridge", "confirmation_rejected"): EventRule(),
@@ -90,7 +90,7 @@ OWN_ENTRIES: dict[str, tuple[str, ...]] = {
     "intake.closed": (),
 }
 LABEL_SETS = ("status", "level", "tier", "session_kind", "track", "colour", "party_role", "category",
-              "agreement", "due_level")
+              "agreement", "due_level", "feedback_outcome")
 
 
 @dataclass(frozen=True)
@@ -336,6 +336,8 @@ def event_values(source: str, event_type: str, data: dict, lifecycle: Lifecycle)
         values = {"deadline_local": local_date(data.get("deadline")),
                   "previous_deadline_local": local_date(data.get("previous_deadline")),
                   "reason": masked(data.get("reason") or "")}
+    elif event_type == "referral_feedback_sent":
+        values = {"outcome_label": label("feedback_outcome", data.get("outcome"))}
     elif event_type == "confirmation_due":
         values = {"deadline_local": local_date(data.get("deadline")),
                   "level_label": label("due_level", data.get("level"))}
