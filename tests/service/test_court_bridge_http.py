@@ -575,3 +575,20 @@ def test_health_metrics_and_openapi(bridge):
     courts = bridge.get("/api/v1/court/courts", auth=DISPATCHER).json()
     assert len(courts["causes"]) == 20 and "api_key" not in json.dumps(courts)
     assert requests.get(bridge.base_url + "/metrics", timeout=5).status_code == 200
+
+
+def test_the_drill_clock_file_moves_now_while_running_and_is_refused_in_production(start_service, intake,
+                                                                                    tmp_path):
+    from services.common.config import ConfigError
+
+    offset = tmp_path / "offset"
+    offset.write_text("0")
+    bridge = start_service(CourtBridgeService, COURT_CLOCK_FILE=str(offset))
+    clock = get_extension(bridge.container, Clock)
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5
+    offset.write_text(str(31 * 24 * 3600))
+    wait_for(lambda: clock.now() - datetime.now(UTC) > timedelta(days=30), timeout=5,
+             message="the new offset read while running")
+    with pytest.raises(ConfigError, match="COURT_CLOCK_FILE"):
+        start_service(CourtBridgeService, COURT_CLOCK_FILE=str(offset), ONESTOP_ENV="prod",
+                      ONESTOP_JWT_SECRET="j" * 40, ONESTOP_PII_KEY="p" * 40)
