@@ -176,7 +176,7 @@ def fuzz_operation(system, service: str, strategy, answers: dict, failures: list
     fuzz()
 
 
-MOBILE = re.compile(r"(?<![\d*])1[3-9]\d{9}(?![\d*])")
+MOBILE = re.compile(r"(?<![\dA-Za-z*])1[3-9]\d{9}(?![\dA-Za-z*])")  # not inside a hex id
 ID_NUMBER = re.compile(r"(?<![\dA-Za-z*])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
                        r"(?![\dA-Za-z*])")
 
