@@ -21,14 +21,27 @@ from nameko.constants import PERSISTENT
 from nameko.containers import ContainerBeingKilled
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import SharedExtension
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.common.config import setting
 from services.common.contracts import InvalidEvent, iso, utcnow, validate_envelope
+from services.common.errors import ServiceUnavailable
 from services.common.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-onestop-attempt"
+# The database unreachable (pymongo's ConnectionFailure: timeouts, refused connections, no
+# primary) or a called service not answering (RpcTimeout and the like).
+UNAVAILABLE = (ConnectionFailure, ServiceUnavailable)
+
+
+def waits_for_a_dependency(exc: BaseException) -> bool:
+    """An outage, not a fault of the event: the dependency unreachable, or a write conflict that
+    outlived the transaction's own retries (a transaction a frozen or failed-over database left
+    open holds its documents until the server's transaction lifetime, 60 s, runs out)."""
+    return isinstance(exc, UNAVAILABLE) or (
+        isinstance(exc, PyMongoError) and exc.has_error_label("TransientTransactionError"))
 DEFAULT_RETRY_DELAYS = (1, 5, 30, 120, 600)
 _DROPPED_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
                     "x-first-death-reason")
@@ -129,6 +142,14 @@ class RetryTopology(SharedExtension):
         self._copy(message, self.delay_exchanges[delay_ms], queue_name, headers)
         return delay_ms / 1000
 
+    def wait_for_dependency(self, message, queue_name: str, failures: int, error: str) -> float:
+        """Back in a while, its failure count unchanged: the second delay (5 s by default)."""
+        delay_ms = self.delays_ms[min(1, len(self.delays_ms) - 1)]
+        headers = self._base_headers(message)
+        headers.update({ATTEMPT_HEADER: failures, "x-onestop-last-error": error[:500]})
+        self._copy(message, self.delay_exchanges[delay_ms], queue_name, headers)
+        return delay_ms / 1000
+
     def dead_letter(self, message, queue_name: str, failures: int, error: str,
                     source: str, event_type: str) -> None:
         headers = self._base_headers(message)
@@ -206,17 +227,29 @@ class ReliableEventHandler(EventHandler):
             self._count("duplicate" if duplicate else "processed")
             self.queue_consumer.ack_message(message)
         else:
-            failures = int((message.headers or {}).get(ATTEMPT_HEADER, 0)) + 1
+            failures = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
             error = f"{exc_info[0].__name__}: {exc_info[1]}"
-            log.warning("handler %s failed on %s.%s (failure %d): %s",
-                        self.method_name, self.source_service, self.event_type, failures, error)
-            self._settle_failure(message, failures, error)
+            if waits_for_a_dependency(exc_info[1]):
+                # The database or a called service is away: the event is not at fault, so the
+                # attempt does not count towards the dead-letter limit. It waits and comes back
+                # for as long as the outage lasts (readiness and the dependency alert show it).
+                log.warning("handler %s of %s.%s waits for a dependency: %s",
+                            self.method_name, self.source_service, self.event_type, error)
+                self._settle_failure(message, failures, error, waiting=True)
+            else:
+                failures += 1
+                log.warning("handler %s failed on %s.%s (failure %d): %s",
+                            self.method_name, self.source_service, self.event_type, failures, error)
+                self._settle_failure(message, failures, error)
         return result, exc_info
 
     def _settle_failure(self, message, failures: int, error: str,
-                        dead_letter_outcome: str = "dead_lettered") -> None:
+                        dead_letter_outcome: str = "dead_lettered", waiting: bool = False) -> None:
         try:
-            if failures <= self.retry_topology.max_failures:
+            if waiting:
+                self.retry_topology.wait_for_dependency(message, self.queue.name, failures, error)
+                self._count("waiting")
+            elif failures <= self.retry_topology.max_failures:
                 self.retry_topology.retry_later(message, self.queue.name, failures, error)
                 self._count("retried")
             else:

@@ -38,7 +38,8 @@ class ServiceMetrics(SharedExtension):
         )
         self.events_consumed = self.counter(
             "onestop_events_consumed_total",
-            "Events received, by outcome: processed, duplicate, retried, dead_lettered, invalid",
+            "Events received, by outcome: processed, duplicate, retried, waiting (a dependency is away), "
+            "dead_lettered, invalid",
             ["service", "source", "event_type", "outcome"],
         )
         self.events_dead_lettered = self.counter(

@@ -131,8 +131,8 @@ def test_a_relay_that_dies_between_publish_and_mark_sent_is_republished_and_appl
     relay = get_extension(doomed, OutboxRelay)
     make_publisher = relay._publisher
 
-    def publisher_that_dies_after_the_confirm():
-        publisher = make_publisher()
+    def publisher_that_dies_after_the_confirm(**options):
+        publisher = make_publisher(**options)
         publish = publisher.publish
 
         def publish_then_die(*args, **kwargs):

@@ -131,7 +131,9 @@ def test_a_frozen_database_answers_503_drops_nothing_and_everything_proceeds_whe
     assert after.status_code == 201, after.text
     confirmed.add(after.json()["case_id"])
     wait_for(lambda: assigned_once(fleet, confirmed)[0] == len(confirmed), timeout=90, interval=0.5,
-             message="every confirmed case to reach routing after the store is back")
+             message="every confirmed case to reach routing after the store is back",
+             explain=lambda: f"{assigned_once(fleet, confirmed)[0]} of {len(confirmed)} in routing; routing's log ends "
+                             + fleet["routing"].log.read_text(errors="replace")[-3000:])
     held, duplicated = assigned_once(fleet, confirmed)
     report("database frozen for ~10 s", attempted=12, confirmed=len(confirmed), delivered=held,
            lost=len(confirmed) - held, duplicated=duplicated, note="the request during the freeze answered 503")

@@ -4,6 +4,7 @@ and no loss while the broker is away."""
 import json
 
 from nameko.testing.utils import get_extension
+from pymongo.errors import AutoReconnect
 
 from services.common.consumers import consumes, dead_letter_queue_name
 from services.common.contracts import make_envelope
@@ -88,6 +89,32 @@ def test_a_handler_that_keeps_failing_ends_in_the_dead_letter_queue(start_servic
     assert "downstream system refuses" in headers["x-onestop-error"]
     assert headers["x-onestop-original-queue"] == "evt-intake-case_registered--failing_consumer.handle_case_registered"
     assert consumed(service, "retried") == 2 and consumed(service, "dead_lettered") == 1
+
+
+class DatabaseAway(PlatformService):
+    name = "waiting_consumer"
+    calls = []
+
+    @consumes("intake", "case_registered")
+    def handle_case_registered(self, event):
+        DatabaseAway.calls.append(event["event_id"])
+        if len(DatabaseAway.calls) <= 5:  # more outages in a row than the dead-letter limit (two)
+            raise AutoReconnect("127.0.0.1:27017: connection refused")
+
+
+def test_an_event_waits_out_a_database_outage_and_is_never_dead_lettered_for_it(start_service):
+    DatabaseAway.calls.clear()
+    service = start_service(DatabaseAway, EVENT_RETRY_DELAYS=[0.1, 0.2])
+    envelope = make_envelope("intake", "case_registered", case={
+        "case_id": "c-1", "case_code": "140106-261123-LB-0902-0", "jurisdiction": "140106", "category": "labour"},
+        data={"channel": "walk_in", "summary": "欠薪", "severity": "general", "people_involved": 1,
+              "registered_at": "2026-11-23T01:00:00Z"})
+    publish_event(service.config["AMQP_URI"], envelope)
+    wait_for(lambda: consumed(service, "processed") == 1, timeout=20,
+             message="the event handled when the database is back")
+    assert DatabaseAway.calls == [envelope["event_id"]] * 6
+    assert consumed(service, "waiting") == 5 and consumed(service, "dead_lettered") == 0
+    assert drain(service.config["AMQP_URI"], dead_letter_queue_name("waiting_consumer")) == []
 
 
 def test_an_event_that_breaks_its_contract_is_dead_lettered_at_once(start_service):
