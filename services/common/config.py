@@ -25,6 +25,13 @@ SERVICE_PORTS = {
 
 
 
+def embedded_store_uri(port: int) -> str:
+    """The embedded SecantusDB server on loopback. Retryable writes are off for it: it keeps a
+    record of each one and scans them all on every later write (measured 3-5x slower writes);
+    a real MongoDB keeps the driver's default (on)."""
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+
+
 def service_ports(environ: dict | None = None) -> dict[str, int]:
     """The ports of this system: 8001-8005, moved by ONESTOP_PORT_OFFSET so that a second
     system (the end-to-end tests beside a `make run`) can run on the same machine."""

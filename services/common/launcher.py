@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from services.common.config import service_ports
+from services.common.config import embedded_store_uri, service_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE_PORT = int(os.environ.get("ONESTOP_STORE_PORT", "27717"))
@@ -97,7 +97,7 @@ def launch(args) -> int:
         else:
             data_dir = Path(data_root) / "secantus"
             data_dir.mkdir(parents=True, exist_ok=True)
-        env["MONGO_URI"] = f"mongodb://127.0.0.1:{STORE_PORT}/?directConnection=true"
+        env["MONGO_URI"] = embedded_store_uri(STORE_PORT)
         manager.add_process(
             "store",
             f"{STORE_BIN} --host 127.0.0.1 --port {STORE_PORT} --storage-path {data_dir} "

@@ -15,7 +15,7 @@ import requests
 from pymongo import MongoClient
 
 from services.common.auth import mint_token
-from services.common.config import load_config, setting
+from services.common.config import embedded_store_uri, load_config, setting
 from services.common.mongo import database_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ class EmbeddedStore:
     def __init__(self, process: subprocess.Popen, port: int):
         self.process = process
         self.port = port
-        self.uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        self.uri = embedded_store_uri(port)
 
     @classmethod
     def start(cls) -> EmbeddedStore:
