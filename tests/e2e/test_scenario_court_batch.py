@@ -2,12 +2,11 @@
 fails and is filed fast-track with a docket number, one runs out its 30 days — and the court
 hears back about every one of them."""
 
-from datetime import timedelta
 
 import requests
 
 from tests.support.infra import wait_for
-from tests.support.scenarios import DISPATCHER, case_file, local_now, utc_iso
+from tests.support.scenarios import DISPATCHER, case_file, session_now
 
 COURT_ID = "140106:court"
 COURT = {"roles": ("court",), "jurisdictions": ("140106",), "agency": COURT_ID, "sub": "clerk@court"}
@@ -42,15 +41,12 @@ def held_session(system, code: str, index: int) -> None:
     room = system.post("mediation", "/api/v1/rooms", {
         "name": f"诉调对接室{index}", "kind": "on_site", "jurisdiction": "140106", "unit": "140106:centre",
         "location": "中心一楼", "capacity": 6}, auth=DISPATCHER).json()
-    now = local_now().replace(second=0, microsecond=0)
-    mark = now - timedelta(minutes=now.minute % 5)
-    starts = max(mark - timedelta(minutes=5), now.replace(hour=0, minute=0))
-    ends = min(mark + timedelta(minutes=30), now.replace(hour=23, minute=55))
+    starts, ends = session_now()
     wait_for(lambda: system.get("mediation", f"/api/v1/mediations/{code}", auth=DISPATCHER).status_code == 200,
              timeout=30, message=f"the mediation file of {code}")
     booked = system.post("mediation", f"/api/v1/mediations/{code}/sessions", {
         "kind": "on_site", "room_id": room["room_id"], "mediator_id": mediator["mediator_id"],
-        "starts_at": utc_iso(starts), "ends_at": utc_iso(ends)}, auth=DISPATCHER)
+        "starts_at": starts, "ends_at": ends}, auth=DISPATCHER)
     assert booked.status_code == 201, booked.text
     parties = case_file(system, code)["parties"]
     attended = system.post("mediation", f"/api/v1/mediations/{code}/sessions/{booked.json()['session_id']}/attendance",

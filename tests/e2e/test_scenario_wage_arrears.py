@@ -3,7 +3,6 @@ departments summoned and reporting, a joint mediation, an agreement, judicial co
 granted by the court, shown on public progress, and rated by the applicant."""
 
 import io
-from datetime import timedelta
 
 from pypdf import PdfReader
 
@@ -12,12 +11,11 @@ from tests.support.scenarios import (
     DISPATCHER,
     case_file,
     file_status,
-    local_now,
     notifications,
     register,
     routed,
+    session_now,
     unit_token,
-    utc_iso,
 )
 
 APPLICANT_PHONE = "13812340090"
@@ -86,13 +84,10 @@ def test_a_mass_wage_dispute_goes_from_the_window_to_a_confirmed_agreement_and_a
     wait_for(lambda: system.get("mediation", f"/api/v1/mediations/{code}", auth=DISPATCHER).status_code == 200,
              timeout=30, message="the mediation file to open")
     mediator, room = labour_mediator(system), joint_mediation_room(system)
-    now = local_now().replace(second=0, microsecond=0)
-    mark = now - timedelta(minutes=now.minute % 5)  # sessions start and end on 5-minute marks
-    starts = max(mark - timedelta(minutes=5), now.replace(hour=0, minute=0))
-    ends = min(mark + timedelta(minutes=30), now.replace(hour=23, minute=55))
+    starts, ends = session_now()
     booked = system.post("mediation", f"/api/v1/mediations/{code}/sessions", {
         "kind": "on_site", "room_id": room["room_id"], "mediator_id": mediator["mediator_id"],
-        "starts_at": utc_iso(starts), "ends_at": utc_iso(ends), "expected_attendees": 12}, auth=DISPATCHER)
+        "starts_at": starts, "ends_at": ends, "expected_attendees": 12}, auth=DISPATCHER)
     assert booked.status_code == 201, booked.text
     session_id = booked.json()["session_id"]
     parties = case_file(system, code)["parties"]

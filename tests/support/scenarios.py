@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.support.infra import wait_for
@@ -73,6 +73,15 @@ def sms_state(system, code: str, kind: str) -> set[str]:
 def local_now() -> datetime:
     """Now at the centre (Asia/Shanghai): sessions are booked in local working hours."""
     return datetime.now(CENTRE_TZ)
+
+
+def session_now() -> tuple[str, str]:
+    """A session that has just begun (attendance can be recorded), on 5-minute marks, within today."""
+    now = local_now().replace(second=0, microsecond=0)
+    mark = now - timedelta(minutes=now.minute % 5)
+    starts = max(mark - timedelta(minutes=5), now.replace(hour=0, minute=0))
+    ends = min(mark + timedelta(minutes=30), now.replace(hour=23, minute=55))
+    return utc_iso(starts), utc_iso(ends)
 
 
 def utc_iso(moment: datetime) -> str:
