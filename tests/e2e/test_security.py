@@ -176,9 +176,10 @@ def fuzz_operation(system, service: str, strategy, answers: dict, failures: list
     fuzz()
 
 
-MOBILE = re.compile(r"(?<![\dA-Za-z*])1[3-9]\d{9}(?![\dA-Za-z*])")  # not inside a hex id
-ID_NUMBER = re.compile(r"(?<![\dA-Za-z*])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
-                       r"(?![\dA-Za-z*])")
+# Not inside a hex id, a float (a metric's 0.0104671910012257) or a masked number (138****5678).
+MOBILE = re.compile(r"(?<![0-9A-Za-z_.*])1[3-9]\d{9}(?![0-9A-Za-z_.*])")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z_.*])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}"
+                       r"[\dXx](?![0-9A-Za-z_.*])")
 
 
 def strings(value):
