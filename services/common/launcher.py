@@ -84,38 +84,75 @@ def launch(args) -> int:
     amqp_uri = env.setdefault("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
     if not ensure_rabbitmq(amqp_uri):
         return 1
-    manager = Manager()
+    store = None
     if not env.get("MONGO_URI"):
-        if not STORE_BIN.exists():
-            print(f"the embedded store is not installed ({STORE_BIN}); run `make run`",
-                  file=sys.stderr)
+        store = start_store(env)
+        if store is None:
             return 1
-        # ONESTOP_DATA_DIR=:memory: keeps nothing (the end-to-end tests use it).
-        data_root = env.get("ONESTOP_DATA_DIR") or str(ROOT / ".data")
-        if data_root == ":memory:":
-            data_dir = ":memory:"
-        else:
-            data_dir = Path(data_root) / "secantus"
-            data_dir.mkdir(parents=True, exist_ok=True)
         env["MONGO_URI"] = embedded_store_uri(STORE_PORT)
-        manager.add_process(
-            "store",
-            f"{STORE_BIN} --host 127.0.0.1 --port {STORE_PORT} --storage-path {data_dir} "
-            "--log-level WARNING",
-            env=env,
-        )
-    python = sys.executable
-    # court_bridge talks to the simulator started here unless the courts are configured elsewhere.
-    env.setdefault("COURT_DEFAULT_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
-    for service in service_ports():
-        manager.add_process(service, f"{python} -m services.common.cli serve {service}",
+    try:
+        manager = Manager()
+        python = sys.executable
+        # court_bridge talks to the simulator started here unless the courts are configured elsewhere.
+        env.setdefault("COURT_DEFAULT_BASE_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
+        for service in service_ports():
+            manager.add_process(service, f"{python} -m services.common.cli serve {service}",
+                                env=env, cwd=str(ROOT))
+        manager.add_process("court_sim", f"{python} -m services.court_bridge.simulator --port {SIMULATOR_PORT}",
                             env=env, cwd=str(ROOT))
-    manager.add_process("court_sim", f"{python} -m services.court_bridge.simulator --port {SIMULATOR_PORT}",
-                        env=env, cwd=str(ROOT))
-    manager.add_process("ready", f"{python} -m services.common.launcher --announce",
-                        env=env, cwd=str(ROOT))
-    manager.loop()
-    return manager.returncode or 0
+        manager.add_process("ready", f"{python} -m services.common.launcher --announce",
+                            env=env, cwd=str(ROOT))
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        if store is not None:
+            stop_store(store)
+
+
+def start_store(env: dict) -> subprocess.Popen | None:
+    """The embedded store, outside honcho's process group: Ctrl-C stops the services first, and
+    the store only once they have handed back their leases and finished their last writes."""
+    if not STORE_BIN.exists():
+        print(f"the embedded store is not installed ({STORE_BIN}); run `make run`", file=sys.stderr)
+        return None
+    # ONESTOP_DATA_DIR=:memory: keeps nothing (the end-to-end tests use it).
+    data_root = env.get("ONESTOP_DATA_DIR") or str(ROOT / ".data")
+    if data_root == ":memory:":
+        data_dir = ":memory:"
+    else:
+        data_dir = Path(data_root) / "secantus"
+        data_dir.mkdir(parents=True, exist_ok=True)
+    store = subprocess.Popen(
+        [str(STORE_BIN), "--host", "127.0.0.1", "--port", str(STORE_PORT), "--storage-path", str(data_dir),
+         "--log-level", "WARNING"],
+        env=env, start_new_session=True, preexec_fn=_die_with_parent,
+    )
+    if wait_for_port("127.0.0.1", STORE_PORT, 60):
+        print(f"embedded store on 127.0.0.1:{STORE_PORT} ({data_dir})", flush=True)
+        return store
+    print(f"the embedded store did not open 127.0.0.1:{STORE_PORT} within 60 s", file=sys.stderr)
+    stop_store(store)
+    return None
+
+
+def stop_store(store: subprocess.Popen) -> None:
+    store.terminate()
+    try:
+        store.wait(30)
+    except subprocess.TimeoutExpired:
+        store.kill()
+        store.wait()
+
+
+def _die_with_parent() -> None:
+    """A launcher killed outright (kill -9) must not leave the store running: Linux's
+    parent-death signal terminates it; elsewhere the store outlives such a launcher."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def announce() -> int:
