@@ -88,6 +88,27 @@ class JsonWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class AnswerNotFault(logging.Filter):
+    """nameko logs every expected exception at WARNING with its traceback: a 404 or a 400 would
+    put a stack trace in the log for each bad request (hundreds under a scan). An answered error
+    is one INFO line with its reason; the access log has its status."""
+
+    PREFIX = "(expected) error handling worker"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self.PREFIX):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+    @classmethod
+    def install(cls) -> None:
+        logger = logging.getLogger("nameko.containers")
+        if not any(isinstance(existing, cls) for existing in logger.filters):
+            logger.addFilter(cls())
+
+
 class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
@@ -111,7 +132,7 @@ class Route(HttpRequestHandler):
         responses: dict[int, str] | None = None,
         **kwargs,
     ):
-        # ApiErrors are answers, not faults: nameko logs them without a traceback.
+        # ApiErrors are answers, not faults (nameko logs them as expected; see AnswerNotFault).
         kwargs.setdefault("expected_exceptions", (ApiError,))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles)
@@ -124,6 +145,7 @@ class Route(HttpRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        AnswerNotFault.install()
         config = self.container.config
         self.jwt_secret = config["ONESTOP_JWT_SECRET"]
         self.max_body = int(setting(config, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))

@@ -81,6 +81,16 @@ def test_bad_input_gets_its_json_error_and_stores_nothing(intake, name, data, st
     assert intake.db.outbox.count_documents({}) == 0
 
 
+def test_an_answered_error_is_one_log_line_without_a_traceback(intake, caplog):
+    with caplog.at_level("INFO"):
+        assert_error(post_raw(intake, b"{not json", {**intake.headers(**CLERK)}), 400, "invalid_json")
+        assert_error(intake.get("/api/v1/cases/140106-261201-LB-0099-X", auth=CLERK), 400, "invalid_case_code")
+    answered = [record for record in caplog.records if record.name == "nameko.containers"]
+    assert len(answered) == 2, [record.getMessage() for record in caplog.records]
+    assert all(record.levelname == "INFO" and record.exc_info is None for record in answered)
+    assert "Traceback" not in caplog.text
+
+
 def test_field_errors_name_the_fields(intake):
     response = intake.post("/api/v1/cases", case_payload(people_involved=0, priority="x"), auth=CLERK)
     fields = assert_error(response, 400)["fields"]
