@@ -113,17 +113,22 @@ def test_the_wrong_jurisdiction_sees_nothing_and_changes_nothing(system, target)
 
 
 FUZZ_EXAMPLES = 25  # per POST route: every service's routes in about a minute
+READ_FUZZ_EXAMPLES = 15  # per GET route: query strings and path parameters
 
 
-def post_operations(system):
+def operations_of(system, methods: tuple[str, ...]):
     import schemathesis
 
     for service in SERVICE_PORTS:
         schema = schemathesis.openapi.from_dict(system.get(service, "/api/v1/openapi.json").json())
         for result in schema.get_all_operations():
             operation = result.ok()
-            if operation.method.upper() in ("POST", "PUT", "PATCH"):
+            if operation.method.upper() in methods:
                 yield service, operation
+
+
+def post_operations(system):
+    return operations_of(system, ("POST", "PUT", "PATCH"))
 
 
 def test_fuzzing_every_post_route_gives_no_5xx_and_a_rejected_request_stores_nothing(system, target):
@@ -154,10 +159,35 @@ def test_fuzzing_every_post_route_gives_no_5xx_and_a_rejected_request_stores_not
           f"{dict(Counter(status for status in answers.values()))}")
 
 
-def fuzz_operation(system, service: str, strategy, answers: dict, failures: list) -> None:
+def test_fuzzing_every_get_route_gives_no_5xx(system, target):
+    """Listings, boards, reports and files with generated query strings and path parameters (a
+    real case code, and generated ones): every answer is a JSON answer or a JSON error."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    answers: dict[str, int] = {}
+    failures: list[str] = []
+    operations = [(service, operation) for service, operation in operations_of(system, ("GET",))
+                  if not operation.path.startswith(("/metrics", "/healthz", "/readyz"))]
+    assert len(operations) >= 15
+    for service, operation in operations:
+        params = {name: target for name in ("code",) if "{code}" in operation.path}
+        strategies = [operation.as_strategy(GenerationMode.POSITIVE, path_parameters=params),
+                      operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=params),
+                      operation.as_strategy(GenerationMode.NEGATIVE)]
+        before = len(answers)
+        fuzz_operation(system, service, st.one_of(strategies), answers, failures, examples=READ_FUZZ_EXAMPLES)
+        assert len(answers) > before, f"{service} {operation.path} was never called"
+    assert not failures, "\n".join(failures[:20])
+    print(f"fuzzed {len(operations)} GET routes with {len(answers)} requests: "
+          f"{dict(Counter(status for status in answers.values()))}")
+
+
+def fuzz_operation(system, service: str, strategy, answers: dict, failures: list,
+                   examples: int = FUZZ_EXAMPLES) -> None:
     from hypothesis import HealthCheck, given, settings
 
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(case=strategy)
     def fuzz(case):
@@ -170,7 +200,8 @@ def fuzz_operation(system, service: str, strategy, answers: dict, failures: list
         answer = requests.request(**{**request, "timeout": 30})
         answers[sub] = answer.status_code
         if answer.status_code >= 500:
-            failures.append(f"{service} {case.method} {case.formatted_path} {case.body!r:.300} → "
+            failures.append(f"{service} {case.method} {case.formatted_path} {case.query!r:.200} "
+                            f"{case.body!r:.300} → "
                             f"{answer.status_code} {answer.text[:200]}")
 
     fuzz()
