@@ -519,8 +519,13 @@ class RoutingService(PlatformService):
             raise NotFound(f"no directory {kind!r}; one of {', '.join(DIRECTORY_KINDS)}")
         query = load_query(request, schemas.DirectoryQuerySchema())
         within = significant_prefix(query["jurisdiction"]) if query["jurisdiction"] else None
-        return {"kind": kind, "items": self.reference.directory.listing(kind, within)}
+        # The structure is for any staff token (clerks and courts pick categories and units from it);
+        # contacts and leaders are given in full only inside the token's jurisdictions, masked elsewhere.
+        principal = request.principal
+        reveals = (lambda code: True) if principal.has_role("admin") else principal.covers
+        return {"kind": kind, "items": self.reference.directory.listing(kind, within, reveals)}
 
+    # The RPCs are internal (notify sends messages with them): they keep contacts and leaders in full.
     @rpc
     def lookup_unit(self, unit_id: str) -> dict | None:
         return self.reference.directory.lookup_unit(unit_id)

@@ -176,3 +176,22 @@ def test_bad_reference_data_is_refused_with_the_entry_named():
     rules["triage"]["fallback_unit"] = "999999:centre"
     with pytest.raises(ReferenceDataError, match="fallback_unit"):
         Reference.from_data(data, rules)
+
+
+def test_a_listing_masks_contacts_and_leaders_where_it_does_not_reveal():
+    from services.common.auth import covers
+
+    rows = {row["unit_id"]: row for row in DIRECTORY.listing("departments", "1401",
+                                                            lambda code: covers("140106", code))}
+    full = DIRECTORY.lookup_unit("140100:discipline")
+    city, own = rows["140100:discipline"], rows["140106:hrss"]
+    assert own["contacts"] == DIRECTORY.lookup_unit("140106:hrss")["contacts"] and not own["contacts_masked"]
+    assert city["contacts_masked"] and set(city["contacts"]) == {"phone", "email", "inbox_id"}
+    assert city["contacts"]["phone"] == "035****0782" and city["contacts"]["email"] == "d***@onestop.example.cn"
+    leader, real = city["leaders"][0], full["leaders"][0]
+    assert leader == {"name": real["name"][0] + "*" * (len(real["name"]) - 1), "title": real["title"],
+                      "phone": real["phone"][:3] + "****" + real["phone"][-4:],
+                      "email": real["email"][0] + "***@" + real["email"].split("@")[1],
+                      "inbox_id": real["inbox_id"]}
+    # without a predicate (the internal RPC) everything is in full
+    assert not any(row["contacts_masked"] for row in DIRECTORY.listing("departments"))

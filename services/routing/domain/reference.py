@@ -3,7 +3,10 @@ and categories, parsed from the directory YAML. Pure: the caller reads the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from services.common.pii import mask_name, mask_phone
 
 DIVISION_LEVELS = ("city", "county", "township", "community")
 UNIT_KINDS = ("grid", "community", "township", "centre", "department", "committee", "city")
@@ -54,9 +57,37 @@ class Unit:
             "leaders": [dict(leader) for leader in self.leaders],
         }
 
-    def as_department(self) -> dict:
-        return {**self.as_lookup(), "key": self.key, "short_name": self.short_name,
-                "stationing": dict(self.stationing or {}), "distance_minutes": self.distance_minutes}
+    def as_department(self, full: bool = True) -> dict:
+        """A department for the directory listing; with `full` False (a department outside the reader's
+        jurisdictions) its contacts and leaders are masked: phones and e-mails partly hidden, leaders'
+        names reduced to the surname, the WeChat openid left out."""
+        row = {**self.as_lookup(), "key": self.key, "short_name": self.short_name,
+               "stationing": dict(self.stationing or {}), "distance_minutes": self.distance_minutes,
+               "contacts_masked": not full}
+        if not full:
+            row["contacts"] = masked_contacts(self.contacts)
+            row["leaders"] = [masked_leader(leader) for leader in self.leaders]
+        return row
+
+
+def mask_email(address: str | None) -> str | None:
+    """z***@example.cn: the first character of the mailbox and the domain."""
+    if not address:
+        return address
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if at else "***"
+
+
+def masked_contacts(contacts: dict) -> dict:
+    """A unit's contacts as shown outside the reader's jurisdictions (no openid; the inbox id is the unit id)."""
+    return {"phone": mask_phone(contacts.get("phone")), "email": mask_email(contacts.get("email")),
+            "inbox_id": contacts.get("inbox_id")}
+
+
+def masked_leader(leader: dict) -> dict:
+    return {"name": mask_name(leader.get("name")), "title": leader.get("title"),
+            "phone": mask_phone(leader.get("phone")), "email": mask_email(leader.get("email")),
+            "inbox_id": leader.get("inbox_id")}
 
 
 @dataclass(frozen=True)
@@ -301,13 +332,15 @@ class Directory:
             community, township = parent, parent[:9]
         return Location(city=city, county=county, township=township, community=community, grid=grid)
 
-    def listing(self, kind: str, within: str | None = None) -> list[dict]:
-        """The routing.directory RPC and GET /api/v1/directory/{kind}."""
+    def listing(self, kind: str, within: str | None = None,
+                reveals: Callable[[str], bool] | None = None) -> list[dict]:
+        """The routing.directory RPC and GET /api/v1/directory/{kind}. `reveals(jurisdiction)` says whether
+        a department's contacts and leaders are given in full; without it (the internal RPC) they all are."""
         if kind == "jurisdictions":
             rows = [d.as_dict() for d in self.divisions.values() if not within or d.code.startswith(within)]
             return sorted(rows, key=lambda row: row["code"])
         if kind == "departments":
-            rows = [u.as_department() for u in self.units.values()
+            rows = [u.as_department(reveals is None or reveals(u.jurisdiction)) for u in self.units.values()
                     if u.kind == "department" and (not within or u.jurisdiction.startswith(within))]
             return sorted(rows, key=lambda row: row["unit_id"])
         if kind == "categories":
