@@ -58,6 +58,10 @@ class Principal:
     def covers(self, code: str) -> bool:
         return any(covers(scope, code) for scope in self.jurisdictions)
 
+    def covers_or_oversees(self, code: str) -> bool:
+        """Inside the token's divisions, or a division above one of them (its city, its province)."""
+        return self.covers(code) or any(covers(code, scope) for scope in self.jurisdictions)
+
     def require_jurisdiction(self, code: str) -> None:
         if not self.covers(code):
             raise Forbidden(

@@ -520,9 +520,10 @@ class RoutingService(PlatformService):
         query = load_query(request, schemas.DirectoryQuerySchema())
         within = significant_prefix(query["jurisdiction"]) if query["jurisdiction"] else None
         # The structure is for any staff token (clerks and courts pick categories and units from it);
-        # contacts and leaders are given in full only inside the token's jurisdictions, masked elsewhere.
+        # contacts and leaders are given in full inside the token's jurisdictions and in the centres
+        # above them (a county escalates to its city), masked elsewhere.
         principal = request.principal
-        reveals = (lambda code: True) if principal.has_role("admin") else principal.covers
+        reveals = (lambda code: True) if principal.has_role("admin") else principal.covers_or_oversees
         return {"kind": kind, "items": self.reference.directory.listing(kind, within, reveals)}
 
     # The RPCs are internal (notify sends messages with them): they keep contacts and leaders in full.

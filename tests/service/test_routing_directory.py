@@ -56,9 +56,11 @@ def test_a_token_for_620702_sees_taiyuans_departments_masked(routing):
         assert MASKED_EMAIL.match(shown["email"])
         assert leader["phone"] not in response.text and leader["email"] not in response.text
     assert real["contacts"]["wechat_openid"] not in response.text
-    # every department outside 620702 is masked; those inside are in full
+    # every department outside 620702 and the centres above it (Zhangye 620700, Gansu 620000) is
+    # masked; those inside, and those it escalates to, are in full
     for unit_id, item in items.items():
-        assert item["contacts_masked"] is (not item["jurisdiction"].startswith("620702")), unit_id
+        in_chain = item["jurisdiction"].startswith("620702") or item["jurisdiction"] in ("620700", "620000")
+        assert item["contacts_masked"] is (not in_chain), unit_id
     inside = [item for item in items.values() if item["jurisdiction"].startswith("620702")]
     assert inside and all(item["contacts"].get("wechat_openid") for item in inside)
 

@@ -3,7 +3,7 @@ import time
 import jwt
 import pytest
 
-from services.common.auth import covers, decode_token, mint_token, principal_from_header
+from services.common.auth import Principal, covers, decode_token, mint_token, principal_from_header
 from services.common.errors import Forbidden, Unauthorized
 
 SECRET = "s" * 40
@@ -74,3 +74,11 @@ def test_unknown_roles_and_malformed_codes_cannot_be_minted():
         mint_token(SECRET, sub="u", roles=["superuser"], jurisdictions=["140100"], agency="a")
     with pytest.raises(ValueError, match="division codes"):
         mint_token(SECRET, sub="u", roles=["admin"], jurisdictions=["1401"], agency="a")
+
+
+def test_a_county_token_oversees_nothing_below_others_but_sees_the_centres_above_it():
+    county = Principal(sub="yz", agency="140106:centre", roles=frozenset({"dispatcher"}), jurisdictions=("140106",))
+    assert county.covers_or_oversees("140106001001")  # its own community
+    assert county.covers_or_oversees("140100") and county.covers_or_oversees("140000")  # its city, its province
+    assert not county.covers_or_oversees("140105")  # a neighbouring county
+    assert not county.covers_or_oversees("620100")
