@@ -21,6 +21,7 @@ from nameko.constants import PERSISTENT
 from nameko.containers import ContainerBeingKilled
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import SharedExtension
+from nameko.messaging import QueueConsumer
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.common.config import setting
@@ -170,12 +171,27 @@ class RetryTopology(SharedExtension):
             return message_count
 
 
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except for a body that cannot be decoded (not JSON, a content
+    type it does not accept): kombu logs and acks such a message — it would be gone. Here it is
+    dead-lettered by the handler whose queue it arrived on, raw body intact."""
+
+    def on_decode_error(self, message, exc) -> None:
+        tag = (message.delivery_info or {}).get("consumer_tag")
+        for provider, consumer in self._consumers.items():
+            if tag in consumer._active_tags.values() and isinstance(provider, ReliableEventHandler):
+                provider.dead_letter_undecodable(message, exc)
+                return
+        super().on_decode_error(message, exc)
+
+
 class ReliableEventHandler(EventHandler):
     """`@event_handler` with contract validation, back-off retries and a dead-letter queue.
 
     The handler receives the envelope with its `data` loaded by the contract schema.
     """
 
+    queue_consumer = DeadLetteringQueueConsumer()
     retry_topology = RetryTopology()
     service_metrics = ServiceMetrics()
 
@@ -217,6 +233,11 @@ class ReliableEventHandler(EventHandler):
             )
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
+
+    def dead_letter_undecodable(self, message, exc: Exception) -> None:
+        detail = f"undecodable body ({message.content_type}): {exc.__class__.__name__}: {exc}"
+        log.error("%s.%s message dead-lettered: %s", self.source_service, self.event_type, detail)
+        self._settle_failure(message, self.retry_topology.max_failures + 1, detail, dead_letter_outcome="invalid")
 
     def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
         self.service_metrics.handler_latency.labels(*self._labels()).observe(

@@ -12,7 +12,7 @@ from services.common.outbox import OutboxRelay
 from services.common.platform import PlatformService
 from services.intake.service import IntakeService
 from services.routing.service import RoutingService
-from tests.support.broker import drain, publish_event
+from tests.support.broker import drain, publish_event, publish_raw
 from tests.support.infra import wait_for
 from tests.support.samples import case_payload, distinct_case
 
@@ -129,6 +129,25 @@ def test_an_event_that_breaks_its_contract_is_dead_lettered_at_once(start_servic
     assert "envelope is invalid" in messages[0].headers["x-onestop-error"]
     assert AlwaysFailing.calls == []
     assert consumed(service, "invalid") == 1
+
+
+def test_a_body_that_cannot_be_decoded_is_dead_lettered_not_dropped(start_service):
+    AlwaysFailing.calls.clear()
+    service = start_service(AlwaysFailing)
+    amqp = service.config["AMQP_URI"]
+    publish_raw(amqp, "intake", "case_registered", b"not json{", "application/json")
+    publish_raw(amqp, "intake", "case_registered", b"<case/>", "application/xml")
+    messages = []
+
+    def both_parked():
+        messages.extend(drain(amqp, dead_letter_queue_name("failing_consumer")))
+        return len(messages) == 2
+
+    wait_for(both_parked, timeout=10, message="both undecodable messages dead-lettered")
+    assert sorted(message.body for message in messages) == ["<case/>", "not json{"]
+    assert all("undecodable body" in message.headers["x-onestop-error"] for message in messages)
+    assert AlwaysFailing.calls == []
+    assert consumed(service, "invalid") == 2
 
 
 def test_cases_posted_while_the_broker_is_unreachable_are_delivered_when_it_returns(start_service):

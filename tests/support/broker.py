@@ -14,6 +14,14 @@ def publish_event(amqp_uri: str, envelope: dict, source: str | None = None) -> N
                          serializer="json", delivery_mode=2, declare=[exchange], retry=True)
 
 
+def publish_raw(amqp_uri: str, source: str, event_type: str, body: bytes, content_type: str) -> None:
+    """A message as someone might publish it by hand (the management UI): any body, any type."""
+    exchange = Exchange(f"{source}.events", type="topic", durable=True, auto_delete=False)
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        conn.Producer().publish(body, exchange=exchange, routing_key=event_type, content_type=content_type,
+                                content_encoding="utf-8", delivery_mode=2, declare=[exchange], retry=True)
+
+
 def drain(amqp_uri: str, queue_name: str, limit: int = 100) -> list:
     """Take up to `limit` messages from a queue (acked)."""
     messages = []
