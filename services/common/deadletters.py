@@ -1,14 +1,18 @@
 """Operators' view of a dead-letter queue: list parked events, or replay them to their queue.
 
 Listed messages stay unacknowledged until the channel closes, so they return to the queue
-in order; replayed ones are acknowledged once republished.
+in order; a replayed one is acknowledged only once the broker has confirmed its copy and routed
+it to its queue (a queue since deleted, a broker that refuses: it stays parked, and says so).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 
-from nameko.amqp.publish import get_connection
+from kombu.exceptions import KombuError
+from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
+from nameko.constants import PERSISTENT
 
 from services.common.consumers import ATTEMPT_HEADER, dead_letter_queue, retry_return_exchange
 
@@ -16,11 +20,13 @@ from services.common.consumers import ATTEMPT_HEADER, dead_letter_queue, retry_r
 def show_or_replay(config: dict, service: str, *, replay: bool, limit: int) -> int:
     queue = dead_letter_queue(service)
     count = 0
-    with get_connection(config["AMQP_URI"]) as connection:
-        channel = connection.channel()
+    # A channel of its own, closed at the end: the messages it did not ack go back to the queue then
+    # (the pooled connection outlives this call).
+    with get_connection(config["AMQP_URI"]) as connection, contextlib.closing(connection.channel()) as channel:
         bound = queue.bind(channel)
         bound.declare()
-        producer = connection.Producer(channel) if replay else None
+        publisher = Publisher(config["AMQP_URI"], use_confirms=True, mandatory=True, delivery_mode=PERSISTENT)
+        kept = 0
         while count < limit:
             message = bound.get(no_ack=False)
             if message is None:
@@ -32,16 +38,29 @@ def show_or_replay(config: dict, service: str, *, replay: bool, limit: int) -> i
                 "error": headers.get("x-onestop-error"),
                 "attempts": headers.get(ATTEMPT_HEADER),
                 "dead_lettered_at": headers.get("x-onestop-dead-lettered-at"),
-                "body": message.body.decode("utf-8", "replace")[:2000],
+                "body": _text(message.body)[:2000],
             }, ensure_ascii=False))
             if replay and headers.get("x-onestop-original-queue"):
                 headers[ATTEMPT_HEADER] = 0
-                # Through the service's own retry-return exchange: its own broker user may.
-                producer.publish(message.body, exchange=retry_return_exchange(service),
-                                 routing_key=headers["x-onestop-original-queue"],
-                                 headers=headers, content_type=message.content_type,
-                                 content_encoding=message.content_encoding, delivery_mode=2)
-                message.ack()
+                try:
+                    # Through the service's own retry-return exchange: its own broker user may.
+                    publisher.publish(message.body, exchange=retry_return_exchange(service),
+                                      routing_key=headers["x-onestop-original-queue"], headers=headers,
+                                      content_type=message.content_type,
+                                      content_encoding=message.content_encoding)
+                except (UndeliverableMessage, KombuError, OSError) as exc:
+                    kept += 1
+                    print(json.dumps({"kept": headers["x-onestop-original-queue"],
+                                      "reason": f"{exc.__class__.__name__}: {exc}"[:300]}))
+                else:
+                    message.ack()
             count += 1
-    print(f"{count} dead-lettered event(s) {'replayed' if replay else 'listed'} for {service}")
-    return 0
+    if kept:
+        print(f"{kept} event(s) kept in {queue.name}: their queue is gone or the broker refused the copy")
+    print(f"{count - kept} dead-lettered event(s) {'replayed' if replay else 'listed'} for {service}")
+    return 1 if kept else 0
+
+
+def _text(body: bytes | str) -> str:
+    """kombu hands a body with a text encoding over as str, any other as bytes."""
+    return body if isinstance(body, str) else body.decode("utf-8", "replace")

@@ -102,6 +102,37 @@ class DatabaseAway(PlatformService):
             raise AutoReconnect("127.0.0.1:27017: connection refused")
 
 
+def test_a_replayed_dead_letter_goes_back_to_its_handler_and_one_whose_queue_is_gone_stays_parked(
+        start_service, capsys):
+    from kombu import Connection
+
+    from services.common.consumers import dead_letter_queue
+    from services.common.deadletters import show_or_replay
+
+    AlwaysFailing.calls.clear()
+    service = start_service(AlwaysFailing)
+    amqp = service.config["AMQP_URI"]
+    envelope = make_envelope("intake", "case_registered", case={
+        "case_id": "replay-1", "case_code": "140106-261123-LB-0903-0", "jurisdiction": "140106",
+        "category": "labour"}, data={"channel": "walk_in", "summary": "重放", "severity": "general",
+                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    publish_event(amqp, envelope)
+    wait_for(lambda: consumed(service, "dead_lettered") == 1, timeout=15, message="the first dead letter")
+    with Connection(amqp, transport_options={"confirm_publish": True}) as conn:  # one whose handler is gone
+        parked = dead_letter_queue("failing_consumer")
+        conn.Producer().publish(b"{}", exchange=parked.exchange, routing_key="failing_consumer",
+                                headers={"x-onestop-original-queue": "evt-intake-case_closed--failing_consumer.gone"},
+                                content_type="application/json", content_encoding="utf-8", delivery_mode=2)
+
+    assert show_or_replay(service.config, "failing_consumer", replay=True, limit=10) == 1
+    assert "1 event(s) kept" in capsys.readouterr().out
+    # the replayed event is tried again (and, still failing, parked again); the other never left
+    wait_for(lambda: consumed(service, "dead_lettered") == 2, timeout=15, message="the replayed event handled again")
+    assert AlwaysFailing.calls == [envelope["event_id"]] * 6
+    bodies = sorted(message.body for message in drain(amqp, dead_letter_queue_name("failing_consumer")))
+    assert len(bodies) == 2 and "{}" in bodies and envelope["event_id"] in max(bodies, key=len)
+
+
 def test_an_event_waits_out_a_database_outage_and_is_never_dead_lettered_for_it(start_service):
     DatabaseAway.calls.clear()
     service = start_service(DatabaseAway, EVENT_RETRY_DELAYS=[0.1, 0.2])
