@@ -83,3 +83,23 @@ def test_a_text_without_personal_numbers_is_stored_as_written_and_not_encrypted(
     file = intake.get(f"/api/v1/cases/{created['case_code']}", auth=CLERK).json()
     assert file["summary"] == case_payload()["summary"]
 
+
+
+def test_numbers_typed_full_width_or_in_groups_are_masked_and_kept_encrypted(intake, bus):
+    summary = "李某（电话１３８１２３４５６７８，另留138 1234 5679）反映被拖欠工资"
+    description = "身份证140106 19800101 123X，工友电话(139)8765-4321、138.1111.2222；共90人，欠薪12,000元。"
+    response = intake.post("/api/v1/cases", case_payload(summary=summary, description=description), auth=CLERK)
+    assert response.status_code == 201
+    created = response.json()
+    doc = intake.db.cases.find_one({"_id": created["case_id"]})
+    assert doc["summary"] == "李某（电话138****5678，另留138****5679）反映被拖欠工资"
+    assert doc["description"] == ("身份证1401**********123X，工友电话139****4321、138****2222；"
+                                  "共90人，欠薪12,000元。")
+    cipher = PiiCipher(intake.config["ONESTOP_PII_KEY"])
+    assert cipher.decrypt(doc["summary_enc"]) == summary and cipher.decrypt(doc["description_enc"]) == description
+    event = next(event for event in wait_for(lambda: bus.events("case_registered"))
+                 if event["case_id"] == created["case_id"])
+    assert event["data"]["summary"] == doc["summary"]
+    written = json.dumps([doc["summary"], doc["description"], bus.events()], ensure_ascii=False)
+    for number in ("１３８１２３４５６７８", "1234 5679", "19800101", "8765-4321", "1111.2222"):
+        assert number not in written

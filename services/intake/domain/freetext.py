@@ -7,28 +7,47 @@ to the public carries such numbers masked like the party fields are (1401*******
 
 Recognised: resident ID numbers — 18 characters (17 digits and a check character) whose check
 character (GB 11643) is right or which carry a real birth date (a mistyped check character still
-identifies the person), or 15 digits carrying a real birth date; mobile numbers (1[3-9] and nine digits, optionally +86
-and spaces or dashes in the usual places); landline numbers with their area code (0 and 2–3
-digits, then 7–8 digits, the code optionally in parentheses). A bare local number without its
-area code is not recognised: it cannot be told from an amount or a date.
+identifies the person), or 15 digits carrying a real birth date; mobile numbers (1[3-9] and nine
+digits, optionally +86, the first three in parentheses); landline numbers with their area code
+(0 and 2–3 digits, then 7–8 digits, the code optionally in parentheses). A bare local number
+without its area code is not recognised: it cannot be told from an amount or a date.
+
+As typed: full-width digits and letters (１３８１２３４５６７８, a Chinese IME's default) and other
+Unicode decimal digits are read as ASCII, and the groups may be set apart by one space, dot or
+dash — an 18-character ID number as 6-8-4 (140106 19800101 123X) or 6-4-4-4, a mobile as 3-4-4
+(138 1234 5678, 138-1234-5678, 138.1234.5678, (138)1234-5678), a landline's local part as 3-4 or
+4-4. A grouped number in the middle of a longer chain of digit groups (a bank card written
+6222 0212 3456 7890 123) is left as written. A "birth date" in the future is not one.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 
 from services.common.pii import mask_id_number, mask_phone
 from services.intake.domain.parties import birth_date, normalise_phone
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
+EARLIEST_BIRTH_YEAR = 1900
 
+# One separator between groups, after folding: a space (also the ideographic space), a dot or a dash.
+SEPARATORS = " .-"
+_S = r"[ .\-]"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+
+# The patterns run on the folded text (see `fold`), which has the same length as the original.
 # (?<![0-9]) / (?![0-9]): a number inside a longer run of digits (an account number) is not one of these.
-ID_18 = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+ID_18 = re.compile(rf"(?<![0-9])[0-9]{{6}}{_S}?[0-9]{{4}}{_S}?[0-9]{{4}}{_S}?[0-9]{{3}}[0-9Xx](?![0-9A-Za-z])")
 ID_15 = re.compile(r"(?<![0-9])[0-9]{15}(?![0-9])")
-MOBILE = re.compile(r"(?<![0-9+])(?:\+?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])")
-LANDLINE = re.compile(r"(?<![0-9])(?:\(0[0-9]{2,3}\)|（0[0-9]{2,3}）|0[0-9]{2,3})[- ]?[0-9]{7,8}(?![0-9])")
+MOBILE = re.compile(
+    rf"(?<![0-9+])(?:\(\+?86\){_S}?|\+?86{_S}?)?(?:\(1[3-9][0-9]\)|1[3-9][0-9]){_S}?[0-9]{{4}}{_S}?[0-9]{{4}}(?![0-9])")
+LANDLINE = re.compile(
+    rf"(?<![0-9])(?:\(0[0-9]{{2,3}}\)|0[0-9]{{2,3}}){_S}?(?:[0-9]{{7,8}}|[0-9]{{3,4}}{_S}[0-9]{{4}})(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,30 @@ class Found:
     masked: str
 
 
+@lru_cache(maxsize=4096)
+def _fold_character(character: str) -> str:
+    if character.isascii():
+        return character
+    if character.isdecimal():                       # １, ٣, ४ … (not ² or ①: they are not digits of a number)
+        return str(unicodedata.decimal(character))
+    if character in _DASHES:
+        return "-"
+    folded = unicodedata.normalize("NFKC", character)
+    if len(folded) == 1 and folded.isascii() and (folded.isalpha() or folded in SEPARATORS + "+()"):
+        return folded                               # Ｘ, （, ）, ．, ＋, the ideographic space …
+    return character
+
+
+def fold(text: str) -> str:
+    """`text` with full-width (and other Unicode) digits, full-width letters, brackets, plus signs,
+    dots, dashes and spaces as their ASCII forms, character for character: positions are kept."""
+    return "".join(_fold_character(character) for character in text)
+
+
+def _compact(value: str) -> str:
+    return "".join(character for character in fold(value) if character not in SEPARATORS + "()")
+
+
 def id_check_character(first_17: str) -> str:
     """The 18th character of a resident ID number whose first 17 digits are `first_17`."""
     total = sum(int(digit) * weight for digit, weight in zip(first_17, ID_WEIGHTS, strict=True))
@@ -46,27 +89,52 @@ def id_check_character(first_17: str) -> str:
 
 
 def is_id_18(value: str) -> bool:
+    value = _compact(value)
     return bool(ID_18.fullmatch(value)) and id_check_character(value[:17]) == value[17].upper()
+
+
+def _real_birth_date(value: str) -> bool:
+    born = birth_date(value)
+    return born is not None and born.year >= EARLIEST_BIRTH_YEAR and born <= date.today()
+
+
+def _grouped(text: str, start: int, end: int) -> bool:
+    return any(character in SEPARATORS for character in text[start:end])
+
+
+def _continues(text: str, start: int, end: int) -> tuple[bool, bool]:
+    """Whether a grouped number goes on, to the left and to the right, into another digit group."""
+    left = start >= 2 and text[start - 1] in SEPARATORS and text[start - 2].isdigit()
+    right = end + 1 < len(text) and text[end] in SEPARATORS and text[end + 1].isdigit()
+    return left, right
 
 
 def personal_numbers(text: str) -> list[Found]:
     """Every ID or phone number in `text`, in order, none overlapping (ID numbers win)."""
-    found: list[Found] = []
-
-    def add(match: re.Match, kind: str, masked: str) -> None:
-        start, end = match.span()
-        if not any(start < other.end and other.start < end for other in found):
-            found.append(Found(start, end, kind, masked))
-
-    for match in ID_18.finditer(text):
-        if is_id_18(match.group()) or birth_date(match.group()) is not None:
-            add(match, "id_number", mask_id_number(match.group().upper()))
-    for match in ID_15.finditer(text):
-        if birth_date(match.group()) is not None:
-            add(match, "id_number", mask_id_number(match.group()))
+    folded = fold(text)
+    candidates: list[Found] = []
+    for match in ID_18.finditer(folded):
+        value = _compact(match.group()).upper()
+        if is_id_18(value) or _real_birth_date(value):
+            candidates.append(Found(*match.span(), "id_number", mask_id_number(value)))
+    for match in ID_15.finditer(folded):
+        if _real_birth_date(match.group()):
+            candidates.append(Found(*match.span(), "id_number", mask_id_number(match.group())))
     for pattern in (MOBILE, LANDLINE):
-        for match in pattern.finditer(text):
-            add(match, "phone", mask_phone(normalise_phone(match.group())))
+        for match in pattern.finditer(folded):
+            candidates.append(Found(*match.span(), "phone", mask_phone(normalise_phone(match.group()))))
+
+    starts = {item.start for item in candidates}
+    ends = {item.end for item in candidates}
+    found: list[Found] = []
+    for item in candidates:
+        if _grouped(folded, item.start, item.end):
+            left, right = _continues(folded, item.start, item.end)
+            # a neighbouring group that is itself a number (138 1234 5678 139 8765 4321) is no chain
+            if left and right and item.start - 1 not in ends and item.end + 1 not in starts:
+                continue
+        if not any(item.start < other.end and other.start < item.end for other in found):
+            found.append(item)
     return sorted(found, key=lambda item: item.start)
 
 
