@@ -21,4 +21,7 @@ class IntakeMetrics:
                                       ["final_status"])
         self.rate_limited = metrics.counter("onestop_public_rate_limited_total",
                                             "Public requests refused by the per-client rate limit")
+        self.case_locked = metrics.counter(
+            "onestop_public_case_locked_total",
+            "Public requests refused because their case code had too many wrong phone tails")
         self.ratings = metrics.counter("onestop_ratings_total", "Ratings from the public, by score", ["score"])

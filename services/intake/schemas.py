@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from services.common.contracts import CATEGORIES, DIVISION_CODE
+from services.common.contracts import CATEGORIES
 from services.intake.domain.casefile import STATUSES
 from services.intake.domain.channels import CHANNELS
 from services.intake.domain.classification import SEVERITIES
+
+# Patterns say [0-9], never \d (which also takes ١٤٠١٠٦ or １４０１０６: codes the rest of intake —
+# case codes, scopes, the phone-tail comparison — cannot use), and end with \Z (a $ also lets a
+# trailing newline through).
+DIVISION = validate.Regexp(r"^[0-9]{6}(?:[0-9]{3}){0,2}\Z", error="not a division code (6, 9 or 12 digits)")
 
 ROLES = ["applicant", "respondent", "third_party"]
 KINDS = ["person", "organisation"]
@@ -29,7 +34,7 @@ class PartySchema(StrictSchema):
     id_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=6, max=30))
     phone = fields.String(
         load_default=None, allow_none=True,
-        validate=validate.Regexp(r"^\+?[0-9\- ]{5,20}$", error="not a phone number"),
+        validate=validate.Regexp(r"^\+?[0-9\- ]{5,20}\Z", error="not a phone number"),
     )
     address = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
 
@@ -38,13 +43,13 @@ class AttachmentSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     content_type = fields.String(required=True, validate=validate.Length(max=100))
     size = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100 * 1024 * 1024))
-    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}\Z"))
 
 
 class CaseIntakeSchema(StrictSchema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     channel_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
-    jurisdiction = fields.String(required=True, validate=DIVISION_CODE)
+    jurisdiction = fields.String(required=True, validate=DIVISION)
     grid = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     summary = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -92,7 +97,7 @@ class CaseCreatedSchema(Schema):
 
 
 class CaseListQuerySchema(StrictSchema):
-    jurisdiction = fields.String(validate=DIVISION_CODE)
+    jurisdiction = fields.String(validate=DIVISION)
     status = fields.String(validate=validate.OneOf(STATUSES))
     category = fields.String(validate=validate.OneOf(CATEGORIES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
@@ -194,7 +199,8 @@ class CaseFileSchema(CaseSummarySchema):
 
 
 class PhoneTailSchema(StrictSchema):
-    phone_tail = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$", error="the last four digits"))
+    # ASCII digits only (see DIVISION): hmac.compare_digest with the stored tails takes no other
+    phone_tail = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{4}\Z", error="the last four digits"))
 
 
 class PublicPartySchema(Schema):

@@ -11,7 +11,7 @@ from services.common.dependencies import Store, every
 from services.common.errors import Conflict
 from services.common.http import json_response, load_body, load_query, route
 from services.common.platform import PlatformService
-from services.intake.dependencies import IntakeClock, IntakeRules, Pii
+from services.intake.dependencies import IntakeClock, IntakeRules, Pii, PublicCaseGuard
 from services.intake.domain.casefile import EVENT_RULES
 from services.intake.metrics import IntakeMetrics
 from services.intake.schemas import (
@@ -42,6 +42,19 @@ def flag(value: object) -> bool:
     return bool(value)
 
 
+def client_address(remote_addr: str | None, forwarded_for: list[str], trust_forwarded_for: bool) -> str:
+    """The address a public request is counted under.
+
+    Behind a trusted reverse proxy: the rightmost X-Forwarded-For entry, the address the proxy
+    itself saw (it appends it). Everything left of it was sent by the client and proves nothing.
+    Several header lines count as one list, in order."""
+    if trust_forwarded_for:
+        entries = [entry.strip() for line in forwarded_for for entry in line.split(",") if entry.strip()]
+        if entries:
+            return entries[-1]
+    return remote_addr or "unknown"
+
+
 def _events(*pairs: tuple[str, str]):
     """Subscribe one handler to several event types."""
     def decorate(method):
@@ -58,6 +71,7 @@ class IntakeService(PlatformService):
     rules = IntakeRules()
     pii = Pii()
     clock = IntakeClock()
+    case_guard = PublicCaseGuard()
     config = Config()
 
     def _intake(self) -> Intake:
@@ -100,9 +114,8 @@ class IntakeService(PlatformService):
     # -- the public ----------------------------------------------------------------------
     def _admit_public(self, request) -> None:
         config = self.config
-        client = request.remote_addr or "unknown"
-        if flag(setting(config, "INTAKE_TRUST_FORWARDED_FOR", False)) and request.headers.get("X-Forwarded-For"):
-            client = request.headers["X-Forwarded-For"].split(",")[0].strip()
+        client = client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
+                                flag(setting(config, "INTAKE_TRUST_FORWARDED_FOR", False)))
         self._intake().admit_public(
             client,
             int(setting(config, "INTAKE_PUBLIC_RATE_LIMIT", DEFAULT_PUBLIC_LIMIT)),
@@ -112,21 +125,24 @@ class IntakeService(PlatformService):
     @route("GET", "/api/v1/public/progress/<code>", public=True, query_schema=PhoneTailSchema,
            response_schema=ProgressSchema, summary="public progress by case code and phone tail (masked)",
            responses={400: "mistyped code or phone tail", 404: "unknown code, or a phone tail that does not match",
-                      429: "too many requests from this client", 503: "busy: try again shortly"})
+                      429: "too many requests from this client, or too many wrong phone tails for this code",
+                      503: "busy: try again shortly"})
     def public_progress(self, request, code):
         self._admit_public(request)
         query = load_query(request, PhoneTailSchema())
-        return self._intake().progress(code, query["phone_tail"])
+        return self._intake().progress(code, query["phone_tail"], self.case_guard)
 
     @route("POST", "/api/v1/public/cases/<code>/rating", public=True, request_schema=RatingRequestSchema,
            response_schema=RatingResultSchema, summary="rate a resolved case (1–5, once)",
            responses={201: "rated", 404: "unknown code, or a phone tail that does not match",
-                      409: "rated already", 422: "not resolved yet", 429: "too many requests from this client",
+                      409: "rated already", 422: "not resolved yet",
+                      429: "too many requests from this client, or too many wrong phone tails for this code",
                       503: "busy: other requests changed the same case meanwhile; nothing changed, send again"})
     def rate_case(self, request, code):
         self._admit_public(request)
         body = load_body(request, RatingRequestSchema())
-        result = self._intake().rate(code, body["phone_tail"], body["score"], body.get("comment"))
+        result = self._intake().rate(code, body["phone_tail"], body["score"], body.get("comment"),
+                                     self.case_guard)
         return 201, result
 
     # -- the case file, from the other services' events ----------------------------------

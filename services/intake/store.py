@@ -1,4 +1,5 @@
-"""Intake's repository: case files, code sequences, de-duplication locks, public rate limits.
+"""Intake's repository: case files, code sequences, de-duplication locks, public rate limits
+(per client, and wrong phone tails per case code).
 
 Every query below has its index; a scoped listing matches `scope_keys` (the significant
 prefixes of the case's division and its ancestors) instead of scanning prefixes.
@@ -144,6 +145,10 @@ class IntakeRepository(Repository):
             if doc is not None:
                 return doc["hits"]
         raise Contended("cannot count a public request")
+
+    def release_hit(self, key: str) -> None:
+        """Give back a request counted with `count_hit` (a right phone tail is no failure)."""
+        self.db.rate_limits.update_one({"_id": key, "hits": {"$gt": 0}}, {"$inc": {"hits": -1}})
 
 
 def channel_key(channel: str, channel_ref: str | None, court_id: str | None = None,

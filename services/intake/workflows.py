@@ -36,7 +36,7 @@ from services.common.errors import (
 )
 from services.common.metrics import ServiceMetrics
 from services.common.pii import PiiCipher, mask_id_number, mask_name, mask_phone
-from services.intake.dependencies import IntakeClock
+from services.intake.dependencies import CaseGuard, IntakeClock
 from services.intake.domain import parties as party_rules
 from services.intake.domain.casefile import (
     EVENT_RULES,
@@ -621,34 +621,55 @@ class Intake:
                   details={"closed": bool(transitions)})
 
     # -- the public ----------------------------------------------------------------------
-    def admit_public(self, client: str, limit: int, window_seconds: int) -> None:
-        """Fixed-window rate limit per client address (hashed), shared by all replicas."""
+    def _window(self, subject: str, window_seconds: int) -> tuple[str, datetime]:
+        """The counter key of `subject` (stored as a keyed hash) in the current fixed window, and
+        when its counter may go (a minute after the window ends)."""
         now = self.clock.now()
         window = int(now.timestamp() // window_seconds)
-        key = f"{self.cipher.blind_index('client:' + client)[:32]}:{window}"
-        expires = datetime.fromtimestamp((window + 1) * window_seconds, now.tzinfo) + timedelta(seconds=60)
+        key = f"{self.cipher.blind_index(subject)[:32]}:{window}"
+        return key, datetime.fromtimestamp((window + 1) * window_seconds, now.tzinfo) + timedelta(seconds=60)
+
+    def admit_public(self, client: str, limit: int, window_seconds: int) -> None:
+        """Fixed-window rate limit per client address (hashed), shared by all replicas."""
+        key, expires = self._window("client:" + client, window_seconds)
         with busy_when_contended():
             hits = self.store.count_hit(key, expires)
         if hits > limit:
             IntakeMetrics(self.metrics).rate_limited.inc()
             raise TooManyRequests(f"too many requests: at most {limit} every {window_seconds} s; try again later")
 
-    def _public_case(self, code: str, tail: str) -> dict:
-        """The case for a code and a party's phone tail; a wrong tail is an unknown code."""
+    def _public_case(self, code: str, tail: str, guard: CaseGuard | None = None) -> dict:
+        """The case for a code and a party's phone tail; a wrong tail is an unknown code.
+
+        A code allows `guard.failures` wrong tails per fixed window, counted in the store for
+        every replica; then it answers 429 to any tail, right or wrong, until the window passes.
+        Each request reserves an attempt before the comparison and a right tail gives it back, so
+        many requests at the same moment from many addresses cannot get more comparisons than
+        that. Unknown codes are counted like known ones: the lock says nothing about a code either."""
+        guard = guard or CaseGuard()
         canonical = parse_code(code)
+        key, expires = self._window("case:" + canonical, guard.window_seconds)
+        with busy_when_contended():
+            attempts = self.store.count_hit(key, expires)
+        if attempts > guard.failures:
+            IntakeMetrics(self.metrics).case_locked.inc()
+            if attempts == guard.failures + 1:
+                log.warning("public routes: case code %s locked after %d wrong phone tails", canonical, guard.failures)
+            raise TooManyRequests("too many wrong phone numbers for this case code; try again later")
         case = self.store.find_case(canonical)
         tails = (case or {}).get("contact_tails") or []
         if case is None or not any(hmac.compare_digest(tail, known) for known in tails):
-            raise NotFound("no case with this code and phone number")
+            raise NotFound("no case with this code and phone number")    # the attempt stays counted
+        self.store.release_hit(key)
         return case
 
-    def progress(self, code: str, tail: str) -> dict:
-        return progress_view(self._public_case(code, tail), self.rules.lifecycle)
+    def progress(self, code: str, tail: str, guard: CaseGuard | None = None) -> dict:
+        return progress_view(self._public_case(code, tail, guard), self.rules.lifecycle)
 
-    def rate(self, code: str, tail: str, score: int, comment: str | None) -> dict:
+    def rate(self, code: str, tail: str, score: int, comment: str | None, guard: CaseGuard | None = None) -> dict:
         """Rate a resolved case once. Two ratings at the same moment: one is recorded, the
         other, run again, finds it and is answered 409."""
-        case = self._public_case(code, tail)
+        case = self._public_case(code, tail, guard)
         transitions: list = []
 
         def rate_in(uow):

@@ -17,6 +17,7 @@ DEFAULTS = {
     "INTAKE_CHANNELS_FILE": "", "INTAKE_CLASSIFICATION_FILE": "", "INTAKE_DEDUP_FILE": "",
     "INTAKE_LIFECYCLE_FILE": "", "INTAKE_DEDUP_WINDOW_DAYS": None, "INTAKE_PUBLIC_RATE_LIMIT": 30,
     "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": 60, "INTAKE_TRUST_FORWARDED_FOR": False, "INTAKE_CLOSING_SWEEP_SECONDS": 300,
+    "INTAKE_PUBLIC_CASE_FAILURES": 10, "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 3600,
 }
 
 
@@ -42,14 +43,16 @@ def test_every_intake_setting_is_read_from_the_environment(environment):
               "INTAKE_DEDUP_FILE": "/etc/onestop/dedup.yaml", "INTAKE_LIFECYCLE_FILE": "/etc/onestop/lifecycle.yaml",
               "INTAKE_DEDUP_WINDOW_DAYS": "14", "INTAKE_PUBLIC_RATE_LIMIT": "5",
               "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": "120", "INTAKE_TRUST_FORWARDED_FOR": "true",
-              "INTAKE_CLOSING_SWEEP_SECONDS": "30"}
+              "INTAKE_CLOSING_SWEEP_SECONDS": "30", "INTAKE_PUBLIC_CASE_FAILURES": "5",
+              "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": "900"}
     for key, value in values.items():
         environment.setenv(key, value)
     config = load_config()
     assert {key: config[key] for key in values} == {
         **{key: values[key] for key in values if key.endswith("_FILE")},
         "INTAKE_DEDUP_WINDOW_DAYS": 14, "INTAKE_PUBLIC_RATE_LIMIT": 5, "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": 120,
-        "INTAKE_TRUST_FORWARDED_FOR": True, "INTAKE_CLOSING_SWEEP_SECONDS": 30}
+        "INTAKE_TRUST_FORWARDED_FOR": True, "INTAKE_CLOSING_SWEEP_SECONDS": 30, "INTAKE_PUBLIC_CASE_FAILURES": 5,
+        "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 900}
 
 
 def test_a_public_rate_limit_set_in_the_environment_takes_effect(environment, start_service):
@@ -67,6 +70,23 @@ def test_trusting_x_forwarded_for_is_switched_on_from_the_environment(environmen
     client_a, client_b = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.9"}
     assert [progress(intake, case["case_code"], client_a) for _ in range(2)] == [404, 429]
     assert progress(intake, case["case_code"], client_b) == 404     # another client, its own count
+
+
+def test_a_case_failure_limit_set_in_the_environment_takes_effect(environment, start_service):
+    environment.setenv("INTAKE_PUBLIC_CASE_FAILURES", "1")
+    intake = start_service(IntakeService)
+    case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    assert [progress(intake, case["case_code"]) for _ in range(2)] == [404, 429]
+
+
+@pytest.mark.parametrize("key,value", [("INTAKE_PUBLIC_CASE_FAILURES", "0"),
+                                       ("INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS", "an hour")])
+def test_an_unusable_case_failure_setting_stops_the_service_at_start(environment, config_factory,
+                                                                      container_factory, key, value):
+    environment.setenv(key, value)
+    container = container_factory(IntakeService, config_factory("intake"))
+    with pytest.raises(RulesError, match=key):
+        container.start()
 
 
 def test_a_string_no_does_not_switch_forwarded_for_on(environment, start_service):

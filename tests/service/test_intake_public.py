@@ -1,10 +1,14 @@
 """Public progress by code and phone tail, ratings, and the per-client rate limit."""
 
+import http.client
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from nameko.testing.utils import get_extension
 
+from services.common.contracts import utcnow
+from services.intake.dependencies import IntakeClock
 from services.intake.domain.codes import case_code
 from services.intake.schemas import ProgressSchema
 from services.intake.service import IntakeService
@@ -114,14 +118,107 @@ def test_a_merged_report_points_to_the_file_and_cannot_be_rated(intake):
 def test_public_routes_are_rate_limited_per_client(start_service):
     intake = start_service(IntakeService, INTAKE_PUBLIC_RATE_LIMIT=3, INTAKE_TRUST_FORWARDED_FOR=True)
     case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
-    client_a = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
-    answers = [progress(intake, case["case_code"], "0000", headers=client_a).status_code for _ in range(3)]
+    # the proxy appends the address it saw (203.0.113.7); what is left of it the client wrote itself
+    forged = [{"X-Forwarded-For": f"10.0.0.{n}, 203.0.113.7"} for n in range(1, 5)]
+    answers = [progress(intake, case["case_code"], "0000", headers=forged[n]).status_code for n in range(3)]
     assert answers == [404, 404, 404]
-    limited = progress(intake, case["case_code"], "5678", headers=client_a)
+    limited = progress(intake, case["case_code"], "5678", headers=forged[3])
     assert limited.status_code == 429
     assert limited.json()["error"] == "too_many_requests" and set(limited.json()) == {"error", "message", "fields"}
-    assert rate(intake, case["case_code"], {"phone_tail": "5678", "score": 5}, headers=client_a).status_code == 429
-    client_b = {"X-Forwarded-For": "198.51.100.9"}
+    assert rate(intake, case["case_code"], {"phone_tail": "5678", "score": 5}, headers=forged[0]).status_code == 429
+    client_b = {"X-Forwarded-For": "203.0.113.7, 198.51.100.9"}     # 203.0.113.7 on the left proves nothing
     assert progress(intake, case["case_code"], "5678", headers=client_b).status_code == 200
     assert "onestop_public_rate_limited_total 2.0" in intake.get("/metrics").text
     assert "203.0.113.7" not in str(list(intake.db.rate_limits.find()))
+
+
+def get_with_lines(intake, path, forwarded_for):
+    """A GET with one X-Forwarded-For header line per entry (requests would merge them)."""
+    host, port = intake.base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.putrequest("GET", path)
+        for line in forwarded_for:
+            connection.putheader("X-Forwarded-For", line)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_the_rightmost_forwarded_address_counts_also_over_several_header_lines(start_service):
+    intake = start_service(IntakeService, INTAKE_PUBLIC_RATE_LIMIT=1, INTAKE_TRUST_FORWARDED_FOR=True)
+    case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    # a client sending its own X-Forwarded-For line: the proxy's line comes after it
+    path = f"/api/v1/public/progress/{case['case_code']}?phone_tail=5678"
+    assert get_with_lines(intake, path, ["192.0.2.1", "203.0.113.7"]) == 200
+    assert get_with_lines(intake, path, ["192.0.2.2", "203.0.113.7"]) == 429
+    assert progress(intake, case["case_code"], "5678", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 200
+
+
+@pytest.mark.parametrize("tail", ["١٢٣٤", "１２３４", "5678\n", "۵۶۷۸"])
+def test_a_phone_tail_of_other_digits_is_a_validation_error_not_a_500(intake, tail):
+    case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    response = intake.get(f"/api/v1/public/progress/{case['case_code']}", params={"phone_tail": tail})
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_failed" and "phone_tail" in response.json()["fields"]
+    assert "Traceback" not in response.text
+    rated = rate(intake, case["case_code"], {"phone_tail": tail, "score": 5})
+    assert rated.status_code == 400
+    assert rated.json()["error"] == "validation_failed" and "phone_tail" in rated.json()["fields"]
+
+
+def window_start(seconds: int) -> datetime:
+    """The start of a fixed window a day ahead (so the store's TTL never takes its counters)."""
+    later = utcnow().timestamp() + 86400
+    return datetime.fromtimestamp(later - later % seconds, UTC)
+
+
+def test_a_case_code_locks_after_too_many_wrong_phone_tails_from_any_address(start_service):
+    intake = start_service(IntakeService, INTAKE_PUBLIC_RATE_LIMIT=1000, INTAKE_TRUST_FORWARDED_FOR=True,
+                           INTAKE_PUBLIC_CASE_FAILURES=3, INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS=600)
+    case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    code = case["case_code"]
+    clock = get_extension(intake.container, IntakeClock)
+    clock.frozen_at = window_start(600)
+
+    def attempt(tail, n):
+        return progress(intake, code, tail, headers={"X-Forwarded-For": f"198.51.100.{n}"})
+
+    # a right tail is not a failure: only the three wrong ones count
+    answers = [attempt(tail, n).status_code for n, tail in enumerate(["0000", "5678", "1111", "4567", "2222"])]
+    assert answers == [404, 200, 404, 200, 404]
+    clock.frozen_at += timedelta(seconds=300)
+    locked_right, locked_wrong = attempt("5678", 10), attempt("3333", 11)
+    assert locked_right.status_code == locked_wrong.status_code == 429
+    assert locked_right.content == locked_wrong.content          # nothing tells the right tail from a wrong one
+    assert locked_right.json() == {"error": "too_many_requests",
+                                   "message": "too many wrong phone numbers for this case code; try again later",
+                                   "fields": {}}
+    send(intake.config["AMQP_URI"], "routing", "case_resolved", case_ref_of(case), {"unit": "140106:hrss"})
+    wait_for(lambda: intake.db.cases.find_one({"_id": case["case_id"]})["status"] == "resolved")
+    refused = rate(intake, code, {"phone_tail": "5678", "score": 5}, headers={"X-Forwarded-For": "192.0.2.9"})
+    assert refused.status_code == 429 and refused.content == locked_right.content
+    assert intake.db.cases.find_one({"_id": case["case_id"]}).get("rating") is None
+    assert "onestop_public_case_locked_total 3.0" in intake.get("/metrics").text
+    assert code not in str(list(intake.db.rate_limits.find()))
+
+    clock.frozen_at += timedelta(seconds=300)                     # the window has passed
+    assert attempt("5678", 20).status_code == 200
+    assert rate(intake, code, {"phone_tail": "5678", "score": 5}).status_code == 201
+    assert attempt("0000", 21).status_code == 404                 # a new window, its own count
+
+
+def test_an_unknown_code_locks_exactly_like_a_known_one(start_service):
+    intake = start_service(IntakeService, INTAKE_PUBLIC_RATE_LIMIT=1000,
+                           INTAKE_PUBLIC_CASE_FAILURES=2, INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS=600)
+    case = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
+    registered_on = date.fromisoformat("20" + "-".join(case["case_code"].split("-")[1][i:i + 2] for i in (0, 2, 4)))
+    unknown = case_code("140106", registered_on, "labour", 9999)
+    get_extension(intake.container, IntakeClock).frozen_at = window_start(600)
+    known_answers = [progress(intake, case["case_code"], "0000") for _ in range(3)]
+    unknown_answers = [progress(intake, unknown, "0000") for _ in range(3)]
+    assert [answer.status_code for answer in known_answers] == [404, 404, 429]
+    assert [answer.content for answer in known_answers] == [answer.content for answer in unknown_answers]

@@ -202,6 +202,10 @@ BAD_REPORTS = [
     ({"parties": [person("李四", "13900000000", role="respondent")]}, "parties"),
     ({"occurred_at": "2099-01-01"}, "occurred_at"),
     ({"jurisdiction": "14010"}, "jurisdiction"),
+    ({"jurisdiction": "١٤٠١٠٦"}, "jurisdiction"),        # other digits than 0-9: not a division code
+    ({"jurisdiction": "１４０１０６"}, "jurisdiction"),
+    ({"jurisdiction": "140106\n"}, "jurisdiction"),
+    ({"parties": [person("李四", "13900000000\n")]}, "parties"),
     ({"category": "pets"}, "category"),
     ({"summary": "x" * 201}, "summary"),
     ({"people_involved": 0}, "people_involved"),
@@ -221,6 +225,12 @@ def test_bad_reports_are_refused_field_by_field_and_store_nothing(intake):
         assert body["error"] == "validation_failed" and field in body["fields"], (changes, body)
     assert intake.db.cases.count_documents({}) == 0 and intake.db.outbox.count_documents({}) == 0
     assert intake.db.code_sequences.count_documents({}) == 0
+
+
+def test_a_listing_by_a_division_of_other_digits_is_refused(intake):
+    for jurisdiction in ("١٤٠١٠٦", "１４０１０６"):
+        response = intake.get("/api/v1/cases", params={"jurisdiction": jurisdiction}, auth=CLERK)
+        assert response.status_code == 400 and "jurisdiction" in response.json()["fields"], response.text
 
 
 def test_a_mediator_may_not_register_and_a_leader_may(intake):
