@@ -9,9 +9,11 @@ publishes it again, which consumers absorb (they are idempotent).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from functools import partial
 
+from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import UndeliverableMessage
@@ -106,9 +108,12 @@ class OutboxRelay(SharedExtension):
                 if outcome == PUBLISHED:
                     self._mark_sent([doc["_id"]])
                 published += 1
-            self.refresh_backlog()
         except PyMongoError as exc:
             log.warning("outbox sweep stopped: database unavailable (%s)", exc.__class__.__name__)
+        finally:
+            # the backlog gauges move whatever stopped the sweep: they are what the alert watches
+            with contextlib.suppress(PyMongoError):
+                self.refresh_backlog()
         return published
 
     def refresh_backlog(self) -> None:
@@ -142,7 +147,8 @@ class OutboxRelay(SharedExtension):
         except UndeliverableMessage:
             self._postpone(doc, "unroutable", outbox_state.unroutable_backoff(doc.get("attempts", 0)))
             return WAITING
-        except (KombuError, OSError, ConnectionError) as exc:
+        except (KombuError, AMQPError, OSError, ConnectionError) as exc:
+            # AMQPError: the broker closed the channel (an exchange missing, a permission refused)
             self._postpone(doc, f"broker: {exc.__class__.__name__}",
                            outbox_state.broker_backoff(doc.get("attempts", 0)))
             return BROKER_DOWN

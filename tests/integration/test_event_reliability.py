@@ -249,3 +249,37 @@ def test_an_event_nobody_here_consumes_is_published_to_whoever_listens_and_marke
              message="the backlog to exclude it")
     assert 'onestop_outbox_publish_failures_total' not in intake.get("/metrics").text.replace(
         "# HELP onestop_outbox_publish_failures_total", "").replace("# TYPE onestop_outbox_publish_failures_total", "")
+
+
+def test_a_broker_that_closes_the_channel_postpones_the_event_and_the_service_stays_up(start_service, amqp_uri):
+    """DECLARE_EVENT_EXCHANGES=false and the definitions not loaded: the exchange is missing, the
+    broker closes the publishing channel (NOT_FOUND). The write stands, the event waits, the
+    service answers, and once the exchange exists the event goes out."""
+    from kombu import Connection, Exchange
+
+    def declare(*services):
+        with Connection(amqp_uri) as conn:
+            for name in services:
+                Exchange(f"{name}.events", type="topic", durable=True).bind(conn.channel()).declare()
+
+    declare("routing", "mediation", "court_bridge")  # what intake listens to; its own is missing
+
+    intake = start_service(IntakeService, DECLARE_EVENT_EXCHANGES=False)
+    created = intake.post("/api/v1/cases", case_payload(), auth=CLERK)
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+
+    def entry():
+        return intake.db.outbox.find_one({"envelope.case_id": case_id}) or {}
+
+    wait_for(lambda: entry().get("attempts", 0) >= 2, timeout=30, message="the event to be tried again")
+    assert entry()["status"] == "pending" and entry()["last_error"].startswith("broker: ")
+    assert intake.get("/healthz").status_code == 200
+    assert intake.post("/api/v1/cases", distinct_case(1), auth=CLERK).status_code == 201  # still serving
+    wait_for(lambda: 'onestop_outbox_pending_events{service="intake"} 2.0' in intake.get("/metrics").text,
+             timeout=20, message="the backlog gauge to show both events")
+
+    declare("intake")
+    routing = start_service(RoutingService)
+    wait_for(lambda: routing_case(routing, created.json()["case_code"]), timeout=90,
+             message="the event to reach routing once the exchange exists")
