@@ -37,9 +37,10 @@ class CourtRefused(CourtError):
 class CourtAdapter(ABC):
     """What court_bridge needs from a court's system. Payloads and answers are plain dicts."""
 
-    def __init__(self, court: Court, timeout: float):
+    def __init__(self, court: Court, timeout: float, unusable: str | None = None):
         self.court = court
         self.timeout = timeout
+        self.unusable = unusable  # why this court must not be called, if it must not
 
     @abstractmethod
     def send_feedback(self, message_id: str, feedback: dict) -> dict:
@@ -100,8 +101,9 @@ def _parse_times(answer: dict, *keys: str) -> dict:
 class HttpCourtAdapter(CourtAdapter):
     """`court_http_v1`: JSON over HTTP, a bearer key per court, the simulator's API."""
 
-    def __init__(self, court: Court, timeout: float, session: requests.Session | None = None):
-        super().__init__(court, timeout)
+    def __init__(self, court: Court, timeout: float, session: requests.Session | None = None,
+                 unusable: str | None = None):
+        super().__init__(court, timeout, unusable)
         self.http = session or requests.Session()
 
     def _url(self, *parts: str) -> str:
@@ -109,6 +111,9 @@ class HttpCourtAdapter(CourtAdapter):
 
     def _call(self, operation: str, method: str, url: str, body: dict | None = None,
               message_id: str | None = None) -> dict:
+        if self.unusable:
+            # held and retried like an unreachable court, until the deployment configures it
+            raise CourtUnavailable(self.court.court_id, operation, self.unusable)
         headers = {"Authorization": f"Bearer {self.court.api_key}", "Accept": "application/json"}
         data = None
         if body is not None:
@@ -185,9 +190,11 @@ ADAPTERS: dict[str, type[CourtAdapter]] = {
 }
 
 
-def adapter_for(court: Court, timeout: float) -> CourtAdapter:
+def adapter_for(court: Court, timeout: float, unusable: str | None = None) -> CourtAdapter:
+    """`unusable` says why this court must not be called (its credential is the development
+    key in production): every call then fails as if the court did not answer."""
     try:
         adapter_cls = ADAPTERS[court.system]
     except KeyError as exc:
         raise ValueError(f"court {court.court_id}: no adapter for system {court.system!r}") from exc
-    return adapter_cls(court, timeout)
+    return adapter_cls(court, timeout, unusable=unusable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,9 +14,11 @@ from services.common.config import ConfigError, setting
 from services.common.contracts import utcnow
 from services.court_bridge.adapters import CourtAdapter, adapter_for
 from services.court_bridge.domain.model import Reference
-from services.court_bridge.reference import load_reference
+from services.court_bridge.reference import DEV_COURT_API_KEY, load_reference
 
 CLOCK_FILE_READ_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 
 
 class CourtLink:
@@ -29,13 +32,30 @@ class CourtLink:
         return self._adapters[court_id]
 
 
+def unconfigured_courts(config: dict, reference: Reference) -> list[str]:
+    """In production, the courts whose key is still the shipped development key: sending it to a
+    real court's system would fail at best. An agency's court_bridge configures only its own court;
+    the others are never called there."""
+    if str(config.get("ONESTOP_ENV", "dev")) != "prod":
+        return []
+    return sorted(court_id for court_id, court in reference.courts.items() if court.api_key == DEV_COURT_API_KEY)
+
+
 class CourtReference(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.reference = load_reference(config)
         timeout = float(setting(config, "COURT_HTTP_TIMEOUT_SECONDS", 10))
-        self.adapters = {court_id: adapter_for(court, timeout)
-                         for court_id, court in self.reference.courts.items()}
+        unconfigured = unconfigured_courts(config, self.reference)
+        if unconfigured:
+            log.warning("production: %d courts still have the development key and will not be called until "
+                        "COURT_API_KEYS gives them theirs: %s", len(unconfigured), ", ".join(unconfigured))
+        self.adapters = {
+            court_id: adapter_for(court, timeout, unusable=(
+                "no production credential for this court: set its key in COURT_API_KEYS"
+                if court_id in unconfigured else None))
+            for court_id, court in self.reference.courts.items()
+        }
 
     def get_dependency(self, worker_ctx) -> CourtLink:
         return CourtLink(self.reference, self.adapters)

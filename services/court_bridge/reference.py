@@ -10,6 +10,7 @@ from services.common.config import setting
 from services.court_bridge.domain.model import Reference, build_reference
 
 DATA = Path(__file__).resolve().parent / "data"
+DEV_COURT_API_KEY = "onestop-dev-court-key"  # data/courts.yaml's default: the simulator's, never a court's
 
 
 def read_yaml(path: str | Path) -> dict:
