@@ -15,6 +15,9 @@ reply's routing key is a UUID), so no agency can listen in on another's calls or
 Because configure is limited to its own names, a service must not (re)declare the exchanges
 of others: the event exchanges and `nameko-rpc` are declared here, and the services run with
 DECLARE_EVENT_EXCHANGES=false (nameko's setting).
+
+Every consumer's queue and its bindings are declared here too (services/common/topology.py):
+an event published before its last subscriber first starts is kept for it.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from services.common.cli import service_class  # noqa: E402
 from services.common.config import SERVICE_PORTS  # noqa: E402
 from services.common.contracts import SUBSCRIBERS  # noqa: E402
+from services.common.topology import handler_queues  # noqa: E402
 
 DEFINITIONS = ROOT / "deploy/rabbitmq/definitions.json"
 VHOST = "onestop"
@@ -96,8 +101,29 @@ def topic_permissions(service: str) -> list[dict]:
 
 def exchanges() -> list[dict]:
     names = [f"{service}.events" for service in SERVICES] + [RPC_EXCHANGE]
-    return [{"name": name, "vhost": VHOST, "type": "topic", "durable": True, "auto_delete": False,
-             "internal": False, "arguments": {}} for name in names]
+    topics = [{"name": name, "vhost": VHOST, "type": "topic", "durable": True, "auto_delete": False,
+               "internal": False, "arguments": {}} for name in names]
+    returns = [{"name": f"{service}.retry-return", "vhost": VHOST, "type": "direct", "durable": True,
+                "auto_delete": False, "internal": False, "arguments": {}} for service in SERVICES]
+    return topics + returns
+
+
+def consumer_queues() -> list:
+    return [queue for service in SERVICES for queue in handler_queues(service_class(service))]
+
+
+def queues() -> list[dict]:
+    return [{"name": queue.name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": {}}
+            for queue in consumer_queues()]
+
+
+def bindings() -> list[dict]:
+    found = []
+    for queue in consumer_queues():
+        for source, key in ((queue.exchange, queue.event_type), (f"{queue.service}.retry-return", queue.name)):
+            found.append({"source": source, "vhost": VHOST, "destination": queue.name,
+                          "destination_type": "queue", "routing_key": key, "arguments": {}})
+    return found
 
 
 def build(current: dict) -> dict:
@@ -107,6 +133,8 @@ def build(current: dict) -> dict:
         "permissions": admin + [permission(service) for service in SERVICES],
         "topic_permissions": [entry for service in SERVICES for entry in topic_permissions(service)],
         "exchanges": exchanges(),
+        "queues": queues(),
+        "bindings": bindings(),
     }
 
 

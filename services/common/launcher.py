@@ -84,6 +84,7 @@ def launch(args) -> int:
     amqp_uri = env.setdefault("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
     if not ensure_rabbitmq(amqp_uri):
         return 1
+    declare_consumer_queues(amqp_uri)
     store = None
     if not env.get("MONGO_URI"):
         store = start_store(env)
@@ -107,6 +108,20 @@ def launch(args) -> int:
     finally:
         if store is not None:
             stop_store(store)
+
+
+def declare_consumer_queues(amqp_uri: str) -> None:
+    """Every service's event queues before any service runs (services/common/topology.py): a
+    service that starts later than its producers still finds what they published meanwhile."""
+    from services.common.cli import SERVICE_CLASSES, service_class
+    from services.common.topology import declare_handler_queues, handler_queues
+
+    queues = [queue for name in SERVICE_CLASSES for queue in handler_queues(service_class(name))]
+    try:
+        declare_handler_queues(amqp_uri, queues)
+    except Exception as exc:  # a broker user without configure rights: its definitions hold them
+        print(f"note: the consumers' queues were not declared up front ({exc.__class__.__name__}: {exc}); "
+              "load deploy/rabbitmq/definitions.json into the broker", file=sys.stderr)
 
 
 def start_store(env: dict) -> subprocess.Popen | None:
