@@ -5,6 +5,7 @@ that does not exist or a template that is missing stops the service from startin
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from nameko.extensions import DependencyProvider
@@ -37,6 +38,11 @@ SUBSCRIBED: frozenset[tuple[str, str]] = frozenset({
 })
 
 
+def _on_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def _delays(value) -> list[float]:
     if isinstance(value, str):
         value = [part for part in value.replace("[", "").replace("]", "").split(",") if part.strip()]
@@ -63,6 +69,11 @@ def load_rulebook(config: dict) -> tuple[Rules, Renderer]:
         if setting(config, key, None):
             links[name] = str(config[key])
     raw["links"] = links
+    if str(config.get("ONESTOP_ENV", "dev")) == "prod":
+        local = sorted(name for name, url in links.items() if _on_loopback(str(url)))
+        if local:
+            raise RulesError(f"links to this machine would reach no citizen in production: {', '.join(local)}; "
+                             "set NOTIFY_PUBLIC_PROGRESS_URL and NOTIFY_SUMMONS_ACK_URL to the public addresses")
     rules = parse_rules(raw, SUBSCRIBED)
     renderer = Renderer(rules, Path(setting(config, "NOTIFY_TEMPLATES_DIR", DEFAULT_TEMPLATES)))
     missing = renderer.missing_templates()

@@ -71,6 +71,16 @@ def test_config_overrides_retry_delays_and_links():
     assert rules.links["summons_ack"].endswith("/api/v1/summons/{summons_id}/ack")
 
 
+def test_production_refuses_links_that_point_at_this_machine():
+    public = {"NOTIFY_PUBLIC_PROGRESS_URL": "https://onestop.example.gov.cn/api/v1/public/progress/{case_code}"}
+    with pytest.raises(RulesError, match="summons_ack"):
+        load_rulebook({"ONESTOP_ENV": "prod", **public})
+    rules, _ = load_rulebook({"ONESTOP_ENV": "prod", **public,
+                              "NOTIFY_SUMMONS_ACK_URL": "https://onestop.example.gov.cn/api/v1/summons/{summons_id}/ack"})
+    assert rules.links["summons_ack"].startswith("https://onestop.example.gov.cn/")
+    assert load_rulebook({"ONESTOP_ENV": "dev"})[0].links["public_progress"].startswith("http://127.0.0.1:")
+
+
 def test_a_rulebook_file_and_a_templates_directory_can_be_replaced(tmp_path: Path):
     raw = copy.deepcopy(RAW)
     raw["messages"] = [m for m in raw["messages"] if m["kind"] == "case_received"]
