@@ -115,6 +115,14 @@ def test_organisations_are_never_matched_and_phones_are_normalised():
     assert phone_tail("+86 138 1234 5678") == "5678" and phone_tail("12") is None
 
 
+def test_an_id_number_typed_in_full_width_is_the_same_person():
+    blind = str.upper
+    typed = {"kind": "person", "id_number": "１４０１０６１９８００１０１１２３ｘ", "phone": None}
+    plain = {"kind": "person", "id_number": "14010619800101123X", "phone": None}
+    assert match_keys(typed, blind) == match_keys(plain, blind) == ["i:ID:14010619800101123X"]
+    assert normalise_phone("１３８ １２３４ ５６７８") == "13812345678"
+
+
 def test_bad_dedup_data_is_refused():
     with pytest.raises(RulesError, match="window_days"):
         parse_dedup({})

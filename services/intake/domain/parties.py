@@ -7,6 +7,7 @@ disputes name the same employer or property company.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 
@@ -15,15 +16,17 @@ PHONE_PREFIX = "p:"
 
 
 def normalise_phone(phone: str) -> str:
-    """Digits only, without the +86 country code: 138 1234 5678 and +86-13812345678 match."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
+    """ASCII digits only, without the +86 country code: 138 1234 5678, +86-13812345678 and the
+    full-width １３８１２３４５６７８ match."""
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in phone if ch.isdecimal())
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits
 
 
 def normalise_id(id_number: str) -> str:
-    return "".join(id_number.split()).upper()
+    """Without spaces, in capitals, full-width characters as ASCII (an IME's １４０１…Ｘ is the same ID)."""
+    return "".join(unicodedata.normalize("NFKC", id_number).split()).upper()
 
 
 def phone_tail(phone: str | None) -> str | None:
