@@ -56,7 +56,7 @@ from services.intake.domain.classification import Facts as RiskFacts
 from services.intake.domain.codes import LOCAL_ZONE, case_code, county_of, local_day
 from services.intake.domain.dedup import Candidate, Decision, Report, decide
 from services.intake.domain.divisions import scope_keys
-from services.intake.domain.freetext import masked
+from services.intake.domain.freetext import masked, without_names
 from services.intake.domain.views import file_view, progress_view, summary_view
 from services.intake.metrics import IntakeMetrics
 from services.intake.rulebook import Rulebook
@@ -367,6 +367,7 @@ class Intake:
             "now": now,
             "ages": tuple(party_rules.ages(payload["parties"], day)),
             "text": f"{summary}\n{description}",
+            "event_summary": without_names(doc["summary"], [party["name"] for party in payload["parties"]]),
         }
 
     def _sealed(self, text: str) -> str | None:
@@ -423,7 +424,7 @@ class Intake:
             "channel": doc["channel"],
             "channel_ref": doc["channel_ref"],
             "grid": doc["grid"],
-            "summary": doc["summary"],
+            "summary": prepared["event_summary"],
             "severity": doc["severity"],
             "risk_flags": doc["risk_flags"],
             "immediate_red": doc["immediate_red"],

@@ -45,6 +45,17 @@ def test_the_event_on_the_bus_carries_the_summary_masked(intake, bus, case):
     assert carries_none(json.dumps(bus.events(), ensure_ascii=False))
 
 
+def test_the_parties_names_are_masked_in_the_summary_on_the_bus_and_kept_for_staff(intake, bus):
+    payload = case_payload(summary="劳动争议：张伟诉太原市某建筑工程有限公司")
+    payload["parties"][0]["name"], payload["parties"][1]["name"] = "张伟", "太原市某建筑工程有限公司"
+    response = intake.post("/api/v1/cases", payload, auth=CLERK)
+    assert response.status_code == 201, response.text
+    event = wait_for(lambda: bus.events("case_registered"))[0]
+    assert event["data"]["summary"] == "劳动争议：张*诉太***********"
+    staff = intake.get(f"/api/v1/cases/{response.json()['case_code']}", auth=CLERK).json()
+    assert staff["summary"] == "劳动争议：张伟诉太原市某建筑工程有限公司"
+
+
 def test_the_stored_document_keeps_the_original_only_encrypted(intake, case):
     doc = intake.db.cases.find_one({"_id": case["case_id"]})
     assert doc["summary"] == "王某（身份证1101**********002X，电话139****5678）反映被拖欠工资"

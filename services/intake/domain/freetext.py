@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from services.common.pii import mask_id_number, mask_phone
+from services.common.pii import mask_id_number, mask_name, mask_phone
 from services.intake.domain.parties import birth_date, normalise_phone
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -136,6 +136,14 @@ def personal_numbers(text: str) -> list[Found]:
         if not any(item.start < other.end and other.start < item.end for other in found):
             found.append(item)
     return sorted(found, key=lambda item: item.start)
+
+
+def without_names(text: str, names: list[str]) -> str:
+    """`text` with the parties' own names masked (王**), longest first: what leaves intake on the
+    bus names no one (consumers have the party ids, and ask intake for contacts)."""
+    for name in sorted({name for name in names if len(name) >= 2}, key=len, reverse=True):
+        text = text.replace(name, mask_name(name))
+    return text
 
 
 def masked(text: str) -> str:
