@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -103,11 +104,23 @@ def launch(args) -> int:
                             env=env, cwd=str(ROOT))
         manager.add_process("ready", f"{python} -m services.common.launcher --announce",
                             env=env, cwd=str(ROOT))
+        stopping = threading.Event()
+        if store is not None:
+            threading.Thread(target=_stop_all_if_the_store_dies, args=(store, manager, stopping), daemon=True).start()
         manager.loop()
-        return manager.returncode or 0
+        stopping.set()
+        return manager.returncode or (1 if store is not None and store.poll() is not None else 0)
     finally:
         if store is not None:
             stop_store(store)
+
+
+def _stop_all_if_the_store_dies(store: subprocess.Popen, manager, stopping: threading.Event) -> None:
+    """As honcho does when one of its processes ends: without their store the services are no use."""
+    returncode = store.wait()
+    if not stopping.is_set():
+        print(f"the embedded store stopped (rc={returncode}); stopping everything", file=sys.stderr, flush=True)
+        manager.terminate()
 
 
 def declare_consumer_queues(amqp_uri: str) -> None:
@@ -137,6 +150,10 @@ def start_store(env: dict) -> subprocess.Popen | None:
     else:
         data_dir = Path(data_root) / "secantus"
         data_dir.mkdir(parents=True, exist_ok=True)
+    if port_open("127.0.0.1", STORE_PORT):
+        print(f"127.0.0.1:{STORE_PORT} is already in use (another `make run`, or a store left running?): "
+              "stop it, or set ONESTOP_STORE_PORT to a free port", file=sys.stderr)
+        return None
     store = subprocess.Popen(
         [str(STORE_BIN), "--host", "127.0.0.1", "--port", str(STORE_PORT), "--storage-path", str(data_dir),
          "--log-level", "WARNING"],
