@@ -15,7 +15,7 @@ from services.intake.domain.rules import RulesError
 from services.intake.rulebook import Rulebook, load_rulebook
 
 DEFAULT_CASE_FAILURES = 10
-DEFAULT_CASE_FAILURE_WINDOW_SECONDS = 3600
+DEFAULT_CASE_FAILURE_WINDOW_SECONDS = 900
 
 
 class IntakeRules(DependencyProvider):
