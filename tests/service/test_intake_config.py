@@ -17,7 +17,7 @@ DEFAULTS = {
     "INTAKE_CHANNELS_FILE": "", "INTAKE_CLASSIFICATION_FILE": "", "INTAKE_DEDUP_FILE": "",
     "INTAKE_LIFECYCLE_FILE": "", "INTAKE_DEDUP_WINDOW_DAYS": None, "INTAKE_PUBLIC_RATE_LIMIT": 30,
     "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": 60, "INTAKE_TRUST_FORWARDED_FOR": False, "INTAKE_CLOSING_SWEEP_SECONDS": 300,
-    "INTAKE_PUBLIC_CASE_FAILURES": 10, "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 3600,
+    "INTAKE_PUBLIC_CASE_FAILURES": 10, "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 900,
 }
 
 
@@ -44,7 +44,7 @@ def test_every_intake_setting_is_read_from_the_environment(environment):
               "INTAKE_DEDUP_WINDOW_DAYS": "14", "INTAKE_PUBLIC_RATE_LIMIT": "5",
               "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": "120", "INTAKE_TRUST_FORWARDED_FOR": "true",
               "INTAKE_CLOSING_SWEEP_SECONDS": "30", "INTAKE_PUBLIC_CASE_FAILURES": "5",
-              "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": "900"}
+              "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": "1800"}
     for key, value in values.items():
         environment.setenv(key, value)
     config = load_config()
@@ -52,7 +52,7 @@ def test_every_intake_setting_is_read_from_the_environment(environment):
         **{key: values[key] for key in values if key.endswith("_FILE")},
         "INTAKE_DEDUP_WINDOW_DAYS": 14, "INTAKE_PUBLIC_RATE_LIMIT": 5, "INTAKE_PUBLIC_RATE_WINDOW_SECONDS": 120,
         "INTAKE_TRUST_FORWARDED_FOR": True, "INTAKE_CLOSING_SWEEP_SECONDS": 30, "INTAKE_PUBLIC_CASE_FAILURES": 5,
-        "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 900}
+        "INTAKE_PUBLIC_CASE_FAILURE_WINDOW_SECONDS": 1800}
 
 
 def test_a_public_rate_limit_set_in_the_environment_takes_effect(environment, start_service):
