@@ -14,6 +14,7 @@ import logging
 import time
 from functools import partial
 
+import eventlet
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import get_connection
@@ -32,6 +33,7 @@ from services.common.metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-onestop-attempt"
+PARK_RETRY_PAUSE_SECONDS = 1.0
 # The database unreachable (pymongo's ConnectionFailure: timeouts, refused connections, no
 # primary) or a called service not answering (RpcTimeout and the like).
 UNAVAILABLE = (ConnectionFailure, ServiceUnavailable)
@@ -279,8 +281,10 @@ class ReliableEventHandler(EventHandler):
                 self._count(dead_letter_outcome)
                 self.service_metrics.events_dead_lettered.labels(*self._labels()).inc()
         except Exception:  # the broker refused the copy: keep the message, never drop it
-            log.exception("cannot park a failed %s.%s event; requeued",
-                          self.source_service, self.event_type)
+            log.exception("cannot park a failed %s.%s event; requeued in %.0f s",
+                          self.source_service, self.event_type, PARK_RETRY_PAUSE_SECONDS)
+            # a pause, or the requeued message comes straight back and spins against the broker
+            eventlet.sleep(PARK_RETRY_PAUSE_SECONDS)
             self.queue_consumer.requeue_message(message)
             return
         self.queue_consumer.ack_message(message)

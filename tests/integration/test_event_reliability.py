@@ -6,7 +6,7 @@ import json
 from nameko.testing.utils import get_extension
 from pymongo.errors import AutoReconnect
 
-from services.common.consumers import consumes, dead_letter_queue_name
+from services.common.consumers import ReliableEventHandler, consumes, dead_letter_queue_name
 from services.common.contracts import make_envelope
 from services.common.outbox import OutboxRelay
 from services.common.platform import PlatformService
@@ -131,6 +131,31 @@ def test_a_replayed_dead_letter_goes_back_to_its_handler_and_one_whose_queue_is_
     assert AlwaysFailing.calls == [envelope["event_id"]] * 6
     bodies = sorted(message.body for message in drain(amqp, dead_letter_queue_name("failing_consumer")))
     assert len(bodies) == 2 and "{}" in bodies and envelope["event_id"] in max(bodies, key=len)
+
+
+def test_a_failed_event_the_broker_will_not_park_is_kept_and_retried_without_spinning(start_service):
+    """The delay exchanges deleted under a running service: the copy is refused, the message is
+    requeued (never dropped) after a pause, instead of coming straight back in a hot loop."""
+    import time
+
+    from kombu import Connection, Exchange
+
+    AlwaysFailing.calls.clear()
+    service = start_service(AlwaysFailing)
+    amqp = service.config["AMQP_URI"]
+    topology = get_extension(service.container, ReliableEventHandler).retry_topology
+    with Connection(amqp) as conn:
+        for exchange in topology.delay_exchanges.values():
+            Exchange(exchange.name).bind(conn.channel()).delete()
+    envelope = make_envelope("intake", "case_registered", case={
+        "case_id": "stuck-1", "case_code": "140106-261123-LB-0904-0", "jurisdiction": "140106",
+        "category": "labour"}, data={"channel": "walk_in", "summary": "无法暂存", "severity": "general",
+                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    publish_event(amqp, envelope)
+    wait_for(lambda: AlwaysFailing.calls, message="the first attempt")
+    time.sleep(3)
+    assert 2 <= len(AlwaysFailing.calls) <= 5  # about one a second, not hundreds
+    assert consumed(service, "retried") == 0 and consumed(service, "dead_lettered") == 0
 
 
 def test_an_event_waits_out_a_database_outage_and_is_never_dead_lettered_for_it(start_service):
