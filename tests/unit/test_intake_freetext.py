@@ -2,7 +2,8 @@
 
 import pytest
 
-from services.intake.domain.freetext import fold, id_check_character, is_id_18, masked, personal_numbers
+from services.intake.domain.characters import fold
+from services.intake.domain.freetext import id_check_character, is_id_18, masked, personal_numbers
 
 
 def test_the_check_character_follows_gb_11643():

@@ -23,22 +23,19 @@ dash — an 18-character ID number as 6-8-4 (140106 19800101 123X) or 6-4-4-4, a
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
 from services.common.pii import mask_id_number, mask_name, mask_phone
+from services.intake.domain.characters import SEPARATORS, fold
 from services.intake.domain.parties import birth_date, normalise_phone
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARACTERS = "10X98765432"
 EARLIEST_BIRTH_YEAR = 1900
 
-# One separator between groups, after folding: a space (also the ideographic space), a dot or a dash.
-SEPARATORS = " .-"
+# One separator between groups, after folding (SEPARATORS): a space, a dot or a dash.
 _S = r"[ .\-]"
-_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 
 # The patterns run on the folded text (see `fold`), which has the same length as the original.
 # (?<![0-9]) / (?![0-9]): a number inside a longer run of digits (an account number) is not one of these.
@@ -56,26 +53,6 @@ class Found:
     end: int
     kind: str       # id_number | phone
     masked: str
-
-
-@lru_cache(maxsize=4096)
-def _fold_character(character: str) -> str:
-    if character.isascii():
-        return character
-    if character.isdecimal():                       # １, ٣, ४ … (not ² or ①: they are not digits of a number)
-        return str(unicodedata.decimal(character))
-    if character in _DASHES:
-        return "-"
-    folded = unicodedata.normalize("NFKC", character)
-    if len(folded) == 1 and folded.isascii() and (folded.isalpha() or folded in SEPARATORS + "+()"):
-        return folded                               # Ｘ, （, ）, ．, ＋, the ideographic space …
-    return character
-
-
-def fold(text: str) -> str:
-    """`text` with full-width (and other Unicode) digits, full-width letters, brackets, plus signs,
-    dots, dashes and spaces as their ASCII forms, character for character: positions are kept."""
-    return "".join(_fold_character(character) for character in text)
 
 
 def _compact(value: str) -> str:

@@ -7,9 +7,10 @@ disputes name the same employer or property company.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from datetime import date
+
+from services.intake.domain.characters import fold
 
 ID_PREFIX = "i:"
 PHONE_PREFIX = "p:"
@@ -18,7 +19,7 @@ PHONE_PREFIX = "p:"
 def normalise_phone(phone: str) -> str:
     """ASCII digits only, without the +86 country code: 138 1234 5678, +86-13812345678 and the
     full-width １３８１２３４５６７８ match."""
-    digits = "".join(str(unicodedata.decimal(ch)) for ch in phone if ch.isdecimal())
+    digits = "".join(ch for ch in fold(phone) if ch.isascii() and ch.isdigit())
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits
@@ -26,7 +27,7 @@ def normalise_phone(phone: str) -> str:
 
 def normalise_id(id_number: str) -> str:
     """Without spaces, in capitals, full-width characters as ASCII (an IME's １４０１…Ｘ is the same ID)."""
-    return "".join(unicodedata.normalize("NFKC", id_number).split()).upper()
+    return "".join(fold(id_number).split()).upper()
 
 
 def phone_tail(phone: str | None) -> str | None:
