@@ -2,12 +2,15 @@
 and no loss while the broker is away."""
 
 import json
+import time
 
+from kombu import Connection, Exchange
 from nameko.testing.utils import get_extension
 from pymongo.errors import AutoReconnect
 
-from services.common.consumers import ReliableEventHandler, consumes, dead_letter_queue_name
+from services.common.consumers import ReliableEventHandler, consumes, dead_letter_queue, dead_letter_queue_name
 from services.common.contracts import make_envelope
+from services.common.deadletters import show_or_replay
 from services.common.outbox import OutboxRelay
 from services.common.platform import PlatformService
 from services.intake.service import IntakeService
@@ -18,6 +21,14 @@ from tests.support.samples import case_payload, distinct_case
 
 CLERK = {"roles": ("intake_clerk",), "jurisdictions": ("140106",)}
 DISPATCHER = {"roles": ("dispatcher",), "jurisdictions": ("140106",)}
+
+
+def registered_event(case_id: str, case_code: str, summary: str, people_involved: int = 1) -> dict:
+    """An intake.case_registered envelope for a walk-in labour case in 迎泽区."""
+    return make_envelope("intake", "case_registered", case={
+        "case_id": case_id, "case_code": case_code, "jurisdiction": "140106", "category": "labour"},
+        data={"channel": "walk_in", "summary": summary, "severity": "general", "people_involved": people_involved,
+              "registered_at": "2026-11-23T01:00:00Z"})
 
 
 def routing_case(routing, code):
@@ -46,10 +57,7 @@ def test_a_registered_case_reaches_routing(start_service):
 
 def test_the_same_event_delivered_twice_is_processed_once(start_service):
     routing = start_service(RoutingService)
-    envelope = make_envelope("intake", "case_registered", case={
-        "case_id": "dup-1", "case_code": "140106-261123-LB-0900-0", "jurisdiction": "140106",
-        "category": "labour"}, data={"channel": "walk_in", "summary": "重复投递", "severity": "general",
-                                     "people_involved": 3, "registered_at": "2026-11-23T01:00:00Z"})
+    envelope = registered_event("dup-1", "140106-261123-LB-0900-0", "重复投递", people_involved=3)
     publish_event(routing.config["AMQP_URI"], envelope)
     publish_event(routing.config["AMQP_URI"], envelope)
     wait_for(lambda: consumed(routing, "duplicate") == 1, message="the repeat to be counted")
@@ -73,10 +81,7 @@ def test_a_handler_that_keeps_failing_ends_in_the_dead_letter_queue(start_servic
     AlwaysFailing.calls.clear()
     service = start_service(AlwaysFailing)
     amqp = service.config["AMQP_URI"]
-    envelope = make_envelope("intake", "case_registered", case={
-        "case_id": "poison-1", "case_code": "140106-261123-LB-0901-0", "jurisdiction": "140106",
-        "category": "labour"}, data={"channel": "walk_in", "summary": "毒消息", "severity": "general",
-                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    envelope = registered_event("poison-1", "140106-261123-LB-0901-0", "毒消息")
     publish_event(amqp, envelope)
     queue = dead_letter_queue_name("failing_consumer")
     messages = wait_for(lambda: drain(amqp, queue), timeout=15, message="the dead letter")
@@ -91,31 +96,12 @@ def test_a_handler_that_keeps_failing_ends_in_the_dead_letter_queue(start_servic
     assert consumed(service, "retried") == 2 and consumed(service, "dead_lettered") == 1
 
 
-class DatabaseAway(PlatformService):
-    name = "waiting_consumer"
-    calls = []
-
-    @consumes("intake", "case_registered")
-    def handle_case_registered(self, event):
-        DatabaseAway.calls.append(event["event_id"])
-        if len(DatabaseAway.calls) <= 5:  # more outages in a row than the dead-letter limit (two)
-            raise AutoReconnect("127.0.0.1:27017: connection refused")
-
-
 def test_a_replayed_dead_letter_goes_back_to_its_handler_and_one_whose_queue_is_gone_stays_parked(
         start_service, capsys):
-    from kombu import Connection
-
-    from services.common.consumers import dead_letter_queue
-    from services.common.deadletters import show_or_replay
-
     AlwaysFailing.calls.clear()
     service = start_service(AlwaysFailing)
     amqp = service.config["AMQP_URI"]
-    envelope = make_envelope("intake", "case_registered", case={
-        "case_id": "replay-1", "case_code": "140106-261123-LB-0903-0", "jurisdiction": "140106",
-        "category": "labour"}, data={"channel": "walk_in", "summary": "重放", "severity": "general",
-                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    envelope = registered_event("replay-1", "140106-261123-LB-0903-0", "重放")
     publish_event(amqp, envelope)
     wait_for(lambda: consumed(service, "dead_lettered") == 1, timeout=15, message="the first dead letter")
     with Connection(amqp, transport_options={"confirm_publish": True}) as conn:  # one whose handler is gone
@@ -136,10 +122,6 @@ def test_a_replayed_dead_letter_goes_back_to_its_handler_and_one_whose_queue_is_
 def test_a_failed_event_the_broker_will_not_park_is_kept_and_retried_without_spinning(start_service):
     """The delay exchanges deleted under a running service: the copy is refused, the message is
     requeued (never dropped) after a pause, instead of coming straight back in a hot loop."""
-    import time
-
-    from kombu import Connection, Exchange
-
     AlwaysFailing.calls.clear()
     service = start_service(AlwaysFailing)
     amqp = service.config["AMQP_URI"]
@@ -147,10 +129,7 @@ def test_a_failed_event_the_broker_will_not_park_is_kept_and_retried_without_spi
     with Connection(amqp) as conn:
         for exchange in topology.delay_exchanges.values():
             Exchange(exchange.name).bind(conn.channel()).delete()
-    envelope = make_envelope("intake", "case_registered", case={
-        "case_id": "stuck-1", "case_code": "140106-261123-LB-0904-0", "jurisdiction": "140106",
-        "category": "labour"}, data={"channel": "walk_in", "summary": "无法暂存", "severity": "general",
-                                     "people_involved": 1, "registered_at": "2026-11-23T01:00:00Z"})
+    envelope = registered_event("stuck-1", "140106-261123-LB-0904-0", "无法暂存")
     publish_event(amqp, envelope)
     wait_for(lambda: AlwaysFailing.calls, message="the first attempt")
     time.sleep(3)
@@ -158,13 +137,21 @@ def test_a_failed_event_the_broker_will_not_park_is_kept_and_retried_without_spi
     assert consumed(service, "retried") == 0 and consumed(service, "dead_lettered") == 0
 
 
+class DatabaseAway(PlatformService):
+    name = "waiting_consumer"
+    calls = []
+
+    @consumes("intake", "case_registered")
+    def handle_case_registered(self, event):
+        DatabaseAway.calls.append(event["event_id"])
+        if len(DatabaseAway.calls) <= 5:  # more outages in a row than the dead-letter limit (two)
+            raise AutoReconnect("127.0.0.1:27017: connection refused")
+
+
 def test_an_event_waits_out_a_database_outage_and_is_never_dead_lettered_for_it(start_service):
     DatabaseAway.calls.clear()
     service = start_service(DatabaseAway, EVENT_RETRY_DELAYS=[0.1, 0.2])
-    envelope = make_envelope("intake", "case_registered", case={
-        "case_id": "c-1", "case_code": "140106-261123-LB-0902-0", "jurisdiction": "140106", "category": "labour"},
-        data={"channel": "walk_in", "summary": "欠薪", "severity": "general", "people_involved": 1,
-              "registered_at": "2026-11-23T01:00:00Z"})
+    envelope = registered_event("c-1", "140106-261123-LB-0902-0", "欠薪")
     publish_event(service.config["AMQP_URI"], envelope)
     wait_for(lambda: consumed(service, "processed") == 1, timeout=20,
              message="the event handled when the database is back")
@@ -280,8 +267,6 @@ def test_a_broker_that_closes_the_channel_postpones_the_event_and_the_service_st
     """DECLARE_EVENT_EXCHANGES=false and the definitions not loaded: the exchange is missing, the
     broker closes the publishing channel (NOT_FOUND). The write stands, the event waits, the
     service answers, and once the exchange exists the event goes out."""
-    from kombu import Connection, Exchange
-
     def declare(*services):
         with Connection(amqp_uri) as conn:
             for name in services:
