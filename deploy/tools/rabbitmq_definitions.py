@@ -29,10 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from services.common.cli import service_class  # noqa: E402
 from services.common.config import SERVICE_PORTS  # noqa: E402
 from services.common.contracts import SUBSCRIBERS  # noqa: E402
-from services.common.topology import handler_queues  # noqa: E402
+from services.common.topology import every_handler_queue  # noqa: E402
 
 DEFINITIONS = ROOT / "deploy/rabbitmq/definitions.json"
 VHOST = "onestop"
@@ -108,18 +107,14 @@ def exchanges() -> list[dict]:
     return topics + returns
 
 
-def consumer_queues() -> list:
-    return [queue for service in SERVICES for queue in handler_queues(service_class(service))]
-
-
 def queues() -> list[dict]:
     return [{"name": queue.name, "vhost": VHOST, "durable": True, "auto_delete": False, "arguments": {}}
-            for queue in consumer_queues()]
+            for queue in every_handler_queue()]
 
 
 def bindings() -> list[dict]:
     found = []
-    for queue in consumer_queues():
+    for queue in every_handler_queue():
         for source, key in ((queue.exchange, queue.event_type), (f"{queue.service}.retry-return", queue.name)):
             found.append({"source": source, "vhost": VHOST, "destination": queue.name,
                           "destination_type": "queue", "routing_key": key, "arguments": {}})

@@ -126,12 +126,10 @@ def _stop_all_if_the_store_dies(store: subprocess.Popen, manager, stopping: thre
 def declare_consumer_queues(amqp_uri: str) -> None:
     """Every service's event queues before any service runs (services/common/topology.py): a
     service that starts later than its producers still finds what they published meanwhile."""
-    from services.common.cli import SERVICE_CLASSES, service_class
-    from services.common.topology import declare_handler_queues, handler_queues
+    from services.common.topology import declare_handler_queues, every_handler_queue
 
-    queues = [queue for name in SERVICE_CLASSES for queue in handler_queues(service_class(name))]
     try:
-        declare_handler_queues(amqp_uri, queues)
+        declare_handler_queues(amqp_uri, every_handler_queue())
     except Exception as exc:  # a broker user without configure rights: its definitions hold them
         print(f"note: the consumers' queues were not declared up front ({exc.__class__.__name__}: {exc}); "
               "load deploy/rabbitmq/definitions.json into the broker", file=sys.stderr)

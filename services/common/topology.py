@@ -48,6 +48,13 @@ def handler_queues(service_cls: type) -> list[HandlerQueue]:
     return sorted(found, key=lambda queue: queue.name)
 
 
+def every_handler_queue() -> list[HandlerQueue]:
+    """The queues of all five services (imports them)."""
+    from services.common.cli import SERVICE_CLASSES, service_class
+
+    return [queue for name in SERVICE_CLASSES for queue in handler_queues(service_class(name))]
+
+
 def declare_handler_queues(amqp_uri: str, queues: list[HandlerQueue]) -> None:
     """Declare each queue as nameko will (durable, bound to its source's events exchange by
     event type) and as the retry topology binds it (to its service's retry-return exchange)."""

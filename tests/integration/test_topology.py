@@ -7,7 +7,7 @@ from nameko.testing.utils import get_extension
 from services.common.cli import SERVICE_CLASSES, service_class
 from services.common.consumers import ReliableEventHandler
 from services.common.contracts import SUBSCRIBERS
-from services.common.topology import declare_handler_queues, handler_queues
+from services.common.topology import declare_handler_queues, every_handler_queue, handler_queues
 from services.intake.service import IntakeService
 from services.routing.service import RoutingService
 from tests.support.broker import queue_depth
@@ -31,14 +31,14 @@ def test_the_queues_declared_up_front_are_the_ones_nameko_consumes_from(containe
 
 
 def test_the_declared_queues_cover_every_subscription():
-    declared = {(queue.source, queue.event_type, queue.service) for cls in CLASSES for queue in handler_queues(cls)}
+    declared = {(queue.source, queue.event_type, queue.service) for queue in every_handler_queue()}
     wanted = {(source, event_type, service) for (source, event_type), services in SUBSCRIBERS.items()
               for service in services}
     assert declared == wanted
 
 
 def test_a_subscriber_that_starts_late_gets_what_was_published_before(start_service, amqp_uri):
-    queues = [queue for cls in CLASSES for queue in handler_queues(cls)]
+    queues = every_handler_queue()
     declare_handler_queues(amqp_uri, queues)
     intake = start_service(IntakeService)  # only intake runs: court_bridge, notify, routing do not
     created = intake.post("/api/v1/cases", case_payload(), auth=CLERK).json()
