@@ -42,6 +42,14 @@ class PiiCipher:
         return hmac.new(self._hmac_key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def mask_email(address: str | None) -> str | None:
+    """z***@example.cn: the first character of the mailbox and the domain."""
+    if not address:
+        return address
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if at else "***"
+
+
 def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return phone

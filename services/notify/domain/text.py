@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.common.pii import mask_name, mask_phone
+from services.common.pii import mask_email, mask_name, mask_phone
 
 # Runs of 7+ digits (phones with or without +86, landlines) and mobiles written 138-1234-5678.
 _PHONE_LIKE = re.compile(r"(?<!\d)(?:\+?\d{7,}|1\d{2}[- ]\d{4}[- ]\d{4})(?!\d)")
@@ -44,13 +44,6 @@ class SmsPolicy:
                 f"({self.max_segments * self.multipart} characters) are allowed"
             )
         return count
-
-
-def mask_email(address: str | None) -> str | None:
-    if not address or "@" not in address:
-        return address
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
 
 
 def mask_token(value: str | None) -> str | None:

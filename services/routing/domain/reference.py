@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from services.common.pii import mask_name, mask_phone
+from services.common.pii import mask_email, mask_name, mask_phone
 
 DIVISION_LEVELS = ("city", "county", "township", "community")
 UNIT_KINDS = ("grid", "community", "township", "centre", "department", "committee", "city")
@@ -68,14 +68,6 @@ class Unit:
             row["contacts"] = masked_contacts(self.contacts)
             row["leaders"] = [masked_leader(leader) for leader in self.leaders]
         return row
-
-
-def mask_email(address: str | None) -> str | None:
-    """z***@example.cn: the first character of the mailbox and the domain."""
-    if not address:
-        return address
-    local, at, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}" if at else "***"
 
 
 def masked_contacts(contacts: dict) -> dict:
